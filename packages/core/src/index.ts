@@ -1,0 +1,97 @@
+export {
+  defineCatalog,
+  extendCatalog,
+  isActionType,
+  paymentsOsCatalog,
+  RETRIEVE_AUDIT_DATA,
+  type ActionTypeOf,
+  type Catalog,
+  type PaymentsOsActionType,
+  type PaymentsOsCatalog,
+  type ResourceOf,
+  type WithAuditRead,
+} from './catalog.ts';
+export {
+  auditRecordSchema,
+  auditRequestSchema,
+  auditTraceSchema,
+  auditUserSchema,
+  CLIENT_CLOSED_REQUEST,
+  OUTCOMES,
+  outcomeOfStatus,
+  UNKNOWN_REQUEST,
+  type AuditRecord,
+  type AuditRequest,
+  type AuditTrace,
+  type AuditUser,
+  type JsonValue,
+  type Outcome,
+} from './record.ts';
+export {
+  API_ERROR_CATEGORIES,
+  ApiError,
+  apiErrorResponse,
+  AUDIT_ERROR_CODES,
+  AuditError,
+  type ApiErrorBody,
+  type ApiErrorCategory,
+  type AuditErrorCode,
+} from './errors.ts';
+export { newRecordId } from './ids.ts';
+export {
+  createRedactor,
+  DEFAULT_SECRET_KEY_FRAGMENTS,
+  DEFAULT_SECRET_KEYS,
+  passesLuhn,
+  REDACTED,
+  type RedactionOptions,
+  type Redactor,
+} from './redact.ts';
+export {
+  compareKeyset,
+  matchesFilter,
+  ORDERS,
+  type KeysetPosition,
+  type Order,
+  type Store,
+  type StoreFilter,
+  type StoreQuery,
+} from './store.ts';
+export { memoryStore, type MemoryStoreOptions } from './memory-store.ts';
+export {
+  createAuditor,
+  type ActionInput,
+  type AuditActor,
+  type Auditor,
+  type AuditorOptions,
+  type AuditorStats,
+} from './auditor.ts';
+export {
+  compileRouteMap,
+  HTTP_METHODS,
+  type HttpMethod,
+  type RouteAction,
+  type RouteKey,
+  type RouteMap,
+  type RouteMatch,
+  type RouteMatcher,
+} from './route-map.ts';
+export { createCursorCodec, type CursorCodec } from './cursor.ts';
+export {
+  AUDIT_QUERY_PARAMETERS,
+  auditQuerySchema,
+  DEFAULT_LIMIT,
+  filterOfQuery,
+  MAX_LIMIT,
+  parseAuditQuery,
+  type AuditQuery,
+  type AuditQueryParameter,
+} from './query.ts';
+export {
+  createAuditApi,
+  type AuditApi,
+  type AuditApiContext,
+  type AuditApiOptions,
+  type AuditPage,
+} from './audit-api.ts';
+export { parseTraceparent } from './trace.ts';

@@ -1,0 +1,172 @@
+import type { JsonValue } from './record.ts';
+
+/** What replaces a redacted value. */
+export const REDACTED = '[REDACTED]';
+
+/**
+ * Key fragments whose values are secrets wherever they appear in a key
+ * (compared without case, `_`, `-` or spaces: `API-Key`, `api_key` and `apiKey` match `apikey`).
+ */
+export const DEFAULT_SECRET_KEY_FRAGMENTS = [
+  'password',
+  'passwd',
+  'passphrase',
+  'secret',
+  'token',
+  'authorization',
+  'cookie',
+  'apikey',
+  'accesskey',
+  'privatekey',
+  'signature',
+  'cardnumber',
+  'creditcard',
+  'securitycode',
+  'cvv',
+  'cvc',
+] as const;
+
+/** Keys that are secrets only when they are the whole key (too short to match inside others). */
+export const DEFAULT_SECRET_KEYS = ['pan', 'pin', 'pwd', 'auth', 'sessionid', 'session', 'jwt', 'otp', 'ssn'] as const;
+
+export interface RedactionOptions {
+  /** More key fragments to treat as secrets (normalised like the defaults). */
+  keys?: readonly string[];
+  /** Replace the default key fragments and whole keys instead of adding to them. */
+  replaceDefaultKeys?: boolean;
+  /** Look inside string values for card numbers (Luhn-valid), bearer tokens and JWTs. Default `true`. */
+  values?: boolean;
+  /** What replaces a secret. Default `"[REDACTED]"`. */
+  censor?: string;
+  /** Largest serialised size of `details`, in bytes, before it is cut with a visible marker. Default 16 KiB. */
+  maxDetailsBytes?: number;
+  /** Deepest nesting kept in `details`; deeper values become `"[Truncated]"`. Default 16. */
+  maxDepth?: number;
+}
+
+/** A compiled redaction policy. */
+export interface Redactor {
+  /** Copies an app-supplied value into plain JSON with every secret replaced. */
+  details(value: unknown): { [key: string]: JsonValue };
+  /** Redacts secrets inside one captured text value (a path, a user agent, …). */
+  text(value: string): string;
+}
+
+const CARD_CANDIDATE = /\b\d(?:[ -]?\d){12,18}\b/g;
+const BEARER = /\b(Bearer|Basic|Token)\s+[A-Za-z0-9\-._~+/]+=*/gi;
+const JWT = /\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g;
+
+/** Whether a string of digits passes the Luhn check. */
+export function passesLuhn(digits: string): boolean {
+  let sum = 0;
+  let double = false;
+  for (let i = digits.length - 1; i >= 0; i--) {
+    let d = digits.charCodeAt(i) - 48;
+    if (double) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+    double = !double;
+  }
+  return sum % 10 === 0;
+}
+
+function normaliseKey(key: string): string {
+  return key.toLowerCase().replace(/[\s_\-.]/g, '');
+}
+
+/**
+ * Compiles a redaction policy. Secrets are found by key (at any depth) and,
+ * unless `values: false`, by value inside strings.
+ *
+ * @example
+ * const redactor = createRedactor({ keys: ['iban'] });
+ * redactor.details({ password: 'x', note: 'card 4111 1111 1111 1111' });
+ * // { password: '[REDACTED]', note: 'card [REDACTED]' }
+ */
+export function createRedactor(options: RedactionOptions = {}): Redactor {
+  const censor = options.censor ?? REDACTED;
+  const maxBytes = options.maxDetailsBytes ?? 16 * 1024;
+  const maxDepth = options.maxDepth ?? 16;
+  if (!(Number.isInteger(maxBytes) && maxBytes >= 256)) {
+    throw new TypeError('redaction.maxDetailsBytes must be an integer of at least 256');
+  }
+  const extra = (options.keys ?? []).map(normaliseKey).filter(Boolean);
+  const fragments = options.replaceDefaultKeys ? extra : [...DEFAULT_SECRET_KEY_FRAGMENTS, ...extra];
+  const whole = new Set<string>(options.replaceDefaultKeys ? [] : DEFAULT_SECRET_KEYS);
+  const scanValues = options.values !== false;
+  const keyCache = new Map<string, boolean>();
+
+  const isSecretKey = (key: string): boolean => {
+    let secret = keyCache.get(key);
+    if (secret === undefined) {
+      const k = normaliseKey(key);
+      secret = whole.has(k) || fragments.some((f) => k.includes(f));
+      if (keyCache.size < 10_000) keyCache.set(key, secret);
+    }
+    return secret;
+  };
+
+  const text = (value: string): string => {
+    if (!scanValues || value.length < 13) return value;
+    return value
+      .replace(JWT, censor)
+      .replace(BEARER, (_m, scheme: string) => `${scheme} ${censor}`)
+      .replace(CARD_CANDIDATE, (match) => {
+        const digits = match.replace(/[ -]/g, '');
+        return digits.length >= 13 && digits.length <= 19 && passesLuhn(digits) ? censor : match;
+      });
+  };
+
+  const copy = (value: unknown, depth: number, seen: Set<object>): JsonValue => {
+    switch (typeof value) {
+      case 'string':
+        return text(value);
+      case 'number':
+        return Number.isFinite(value) ? value : null;
+      case 'boolean':
+        return value;
+      case 'bigint':
+        return text(value.toString());
+      case 'object':
+        break;
+      default:
+        return null;
+    }
+    if (value === null) return null;
+    if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value.toISOString();
+    if (depth >= maxDepth) return '[Truncated]';
+    if (seen.has(value)) return '[Circular]';
+    seen.add(value);
+    try {
+      if (Array.isArray(value)) return value.map((item) => copy(item, depth + 1, seen));
+      const out: { [key: string]: JsonValue } = {};
+      for (const [key, item] of Object.entries(value)) {
+        if (item === undefined || typeof item === 'function' || typeof item === 'symbol') continue;
+        out[key] = isSecretKey(key) ? censor : copy(item, depth + 1, seen);
+      }
+      return out;
+    } finally {
+      seen.delete(value);
+    }
+  };
+
+  const details = (value: unknown): { [key: string]: JsonValue } => {
+    if (value === undefined || value === null) return {};
+    const copied = copy(value, 0, new Set());
+    const object: { [key: string]: JsonValue } =
+      copied !== null && typeof copied === 'object' && !Array.isArray(copied) ? copied : { value: copied };
+    const serialised = JSON.stringify(object);
+    const bytes = new TextEncoder().encode(serialised).length;
+    if (bytes <= maxBytes) return object;
+    // Cut, never drop: keep a visible marker and as much of the text as fits.
+    return {
+      _truncated: true,
+      _original_bytes: bytes,
+      _preview: serialised.slice(0, Math.max(0, Math.floor(maxBytes / 4) - 64)),
+    };
+  };
+
+  return { details, text };
+}

@@ -1,0 +1,98 @@
+import type { AuditRecord, Outcome } from './record.ts';
+
+/** Sort orders of a query: by `created`, then by `id`. */
+export const ORDERS = ['desc', 'asc'] as const;
+export type Order = (typeof ORDERS)[number];
+
+/**
+ * Filters of a query. Every present filter must match (AND); `actionTypes`
+ * matches any of its values (OR). Instants are ISO 8601 UTC strings with
+ * milliseconds, comparable as text.
+ */
+export interface StoreFilter {
+  /** Any of these action types. Never empty when present. */
+  actionTypes?: readonly string[];
+  resource?: string;
+  resourceId?: string;
+  userId?: string;
+  userEmail?: string;
+  appId?: string;
+  outcome?: Outcome;
+  /** `created >= from`. */
+  from?: string;
+  /** `created < to`. */
+  to?: string;
+}
+
+/** A position in the `(created, id)` order: the last record of the previous page. */
+export interface KeysetPosition {
+  created: string;
+  id: string;
+}
+
+/** One page request; always scoped to one account. */
+export interface StoreQuery {
+  /** Only records whose `account_id` equals this. */
+  accountId: string;
+  filter: StoreFilter;
+  /** `desc`: newest first, by `(created, id)` descending; `asc`: the reverse. */
+  order: Order;
+  /** The most records to return (≥ 1). */
+  limit: number;
+  /** Return only records strictly after this position in `order`. */
+  after?: KeysetPosition | null;
+}
+
+/**
+ * The storage interface. It is small on purpose: ids, timestamps, validation
+ * and redaction happen once, in core, before a store sees a record, so a store
+ * only persists and finds. Run `@audit-trail/store-conformance` against any
+ * implementation.
+ *
+ * @example
+ * const store: Store = {
+ *   async append(records) { await db.insertMany(records) },
+ *   async query(q) { return db.page(q) },
+ *   async get(accountId, id) { return db.find(accountId, id) },
+ *   async close() { await db.end() },
+ * };
+ */
+export interface Store {
+  /**
+   * Persists a batch of valid records, all or none. A record whose `id` is
+   * already stored is ignored (so a retried batch cannot duplicate). Resolves
+   * once the batch is durable; rejects if it is not.
+   */
+  append(records: readonly AuditRecord[]): Promise<void>;
+  /**
+   * One page of one account's records, in `(created, id)` order (`desc` or
+   * `asc`), after the keyset position when given, at most `limit` long.
+   * Must cost the same at any depth: a range scan, not an OFFSET.
+   */
+  query(query: StoreQuery): Promise<AuditRecord[]>;
+  /** One record of one account, or `null` when it does not exist there. */
+  get(accountId: string, id: string): Promise<AuditRecord | null>;
+  /** Releases connections and handles; called once, after the last append. */
+  close(): Promise<void>;
+}
+
+/** Compares two records by `(created, id)`: negative when `a` sorts first in `asc`. */
+export function compareKeyset(a: KeysetPosition, b: KeysetPosition): number {
+  if (a.created !== b.created) return a.created < b.created ? -1 : 1;
+  if (a.id !== b.id) return a.id < b.id ? -1 : 1;
+  return 0;
+}
+
+/** Whether a record passes every filter of a query (for stores that filter in code). */
+export function matchesFilter(record: AuditRecord, filter: StoreFilter): boolean {
+  if (filter.actionTypes && !filter.actionTypes.includes(record.action_type)) return false;
+  if (filter.resource !== undefined && record.resource !== filter.resource) return false;
+  if (filter.resourceId !== undefined && record.resource_id !== filter.resourceId) return false;
+  if (filter.userId !== undefined && record.user.id !== filter.userId) return false;
+  if (filter.userEmail !== undefined && record.user.email !== filter.userEmail) return false;
+  if (filter.appId !== undefined && record.app_id !== filter.appId) return false;
+  if (filter.outcome !== undefined && record.outcome !== filter.outcome) return false;
+  if (filter.from !== undefined && record.created < filter.from) return false;
+  if (filter.to !== undefined && record.created >= filter.to) return false;
+  return true;
+}
