@@ -95,3 +95,10 @@ export {
   type AuditPage,
 } from './audit-api.ts';
 export { parseTraceparent } from './trace.ts';
+export {
+  createAuditContext,
+  recordRequest,
+  runHook,
+  type AuditContext,
+  type RequestFacts,
+} from './http.ts';

@@ -1,0 +1,94 @@
+import type { Auditor, AuditActor } from './auditor.ts';
+import type { Catalog } from './catalog.ts';
+import { AuditError, toError } from './errors.ts';
+import { CLIENT_CLOSED_REQUEST, outcomeOfStatus, type AuditTrace } from './record.ts';
+
+/**
+ * What an adapter keeps for one request while it runs: which action the route
+ * performs and what the handler adds. Handlers reach it through the adapter
+ * (`res.locals.audit` in Express, `c.get('audit')` in Hono).
+ */
+export interface AuditContext<A extends string = string> {
+  /** The action this request performs; `null` leaves the request unaudited. */
+  action: A | null;
+  /** The resource acted on: a route parameter, or set by the handler (e.g. the id of a new payment). */
+  resourceId: string | null;
+  /** App-supplied context for the record; secrets are redacted before storage. */
+  details: Record<string, unknown>;
+  /** The route template, when the adapter knows it. */
+  route: string | null;
+}
+
+/** Creates an empty per-request context. */
+export function createAuditContext<A extends string = string>(): AuditContext<A> {
+  return { action: null, resourceId: null, details: {}, route: null };
+}
+
+/** What the adapter saw of a finished request. */
+export interface RequestFacts {
+  method: string;
+  /** The path, without the query string. */
+  path: string;
+  route: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  request_id: string | null;
+  trace: AuditTrace | null;
+  /** The status the client got; ignored when `aborted`. */
+  status: number;
+  /** The client went away before the response was complete (recorded as 499). */
+  aborted: boolean;
+  /** A handler threw or passed an error on. */
+  error: boolean;
+  /** When the response was sent or the client went away. */
+  completed_at: Date;
+}
+
+/**
+ * Runs an app hook so that it can never break the request: a throw or a
+ * rejection is reported through `onError` and yields `fallback`.
+ */
+export async function runHook<T>(auditor: Auditor<Catalog>, name: string, fallback: T, hook: () => T | Promise<T>): Promise<T> {
+  try {
+    return await hook();
+  } catch (cause) {
+    auditor.reportError(new AuditError('hook_failed', `${name} threw: ${toError(cause).message}`, { cause }));
+    return fallback;
+  }
+}
+
+/**
+ * Records a finished request: the outcome is what the client got — `failure`
+ * for 4xx/5xx, for an error, and for an abort (status 499). Requests without
+ * an action or without an authenticated actor are not recorded. Never throws.
+ */
+export function recordRequest<C extends Catalog>(
+  auditor: Auditor<C>,
+  context: AuditContext,
+  actor: AuditActor | null | undefined,
+  facts: RequestFacts,
+): void {
+  if (context.action === null || !actor) return;
+  const status = facts.aborted ? CLIENT_CLOSED_REQUEST : facts.status;
+  const failed = facts.aborted || facts.error || outcomeOfStatus(status) === 'failure';
+  auditor.tryRecord({
+    action_type: context.action as never,
+    resource_id: context.resourceId,
+    user: actor.user,
+    account_id: actor.account_id ?? null,
+    app_id: actor.app_id ?? null,
+    outcome: failed ? 'failure' : 'success',
+    status_code: status,
+    request: {
+      method: facts.method,
+      path: facts.path,
+      route: context.route ?? facts.route,
+      ip: facts.ip,
+      user_agent: facts.user_agent,
+      request_id: facts.request_id,
+    },
+    trace: facts.trace,
+    details: context.details,
+    completed_at: facts.completed_at,
+  });
+}
