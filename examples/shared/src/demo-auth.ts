@@ -1,0 +1,27 @@
+import type { AuditActor } from '@audit-trail/core';
+
+/** A demo user: the audit actor plus the role the examples authorise on. */
+export interface DemoUser extends AuditActor {
+  user: { id: string; email: string };
+  account_id: string;
+  role: 'admin' | 'operator';
+}
+
+/** The demo tokens of CONTRACT §5. */
+export const DEMO_USERS: Readonly<Record<string, DemoUser>> = Object.freeze({
+  'demo-alice': { user: { id: 'usr_alice', email: 'alice@example.com' }, account_id: 'acc_acme', role: 'admin' },
+  'demo-bob': { user: { id: 'usr_bob', email: 'bob@example.com' }, account_id: 'acc_acme', role: 'operator' },
+  'demo-carol': { user: { id: 'usr_carol', email: 'carol@example.org' }, account_id: 'acc_globex', role: 'admin' },
+});
+
+/** The demo user of an `Authorization: Bearer <token>` header, or `null`. */
+export function authenticate(authorization: string | null | undefined): DemoUser | null {
+  const match = /^Bearer\s+(\S+)$/i.exec(authorization ?? '');
+  const token = match?.[1];
+  return token !== undefined && Object.hasOwn(DEMO_USERS, token) ? DEMO_USERS[token]! : null;
+}
+
+/** In the examples only admins may read the audit trail. */
+export function mayReadAudit(actor: DemoUser): boolean {
+  return actor.role === 'admin';
+}

@@ -1,0 +1,244 @@
+import {
+  compileRouteMap,
+  createAuditApi,
+  createAuditContext,
+  parseTraceparent,
+  recordRequest,
+  runHook,
+  type ActionTypeOf,
+  type AuditActor,
+  type AuditApiOptions,
+  type AuditContext,
+  type Auditor,
+  type Catalog,
+  type RequestFacts,
+  type RouteMap,
+} from '@audit-trail/core';
+import {
+  Router,
+  type ErrorRequestHandler,
+  type NextFunction,
+  type Request,
+  type RequestHandler,
+  type Response,
+} from 'express';
+
+declare global {
+  // Express's own extension point for typed `res.locals`.
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    interface Locals {
+      /** The audit context of this request, set by the audit middleware. */
+      audit: AuditContext;
+    }
+  }
+}
+
+export interface ExpressAuditOptions<C extends Catalog, A extends AuditActor> {
+  /** The auditor that stamps and stores records. */
+  auditor: Auditor<C>;
+  /**
+   * Who performed the request, from what the app's authentication left on
+   * `req`/`res.locals`; `null` when nobody is authenticated (then nothing is
+   * recorded). Called after the response, so it runs after the app's auth.
+   * A throw is reported through `onError` and counts as unauthenticated.
+   *
+   * @example
+   * identify: (req, res) => res.locals.user && { user: { id: res.locals.user.id }, account_id: res.locals.user.accountId }
+   */
+  identify: (req: Request, res: Response) => A | null | undefined | Promise<A | null | undefined>;
+  /** The business unit of a request. Default: the `app-id` header. Overridden by an actor's own `app_id`. */
+  appId?: (req: Request) => string | null | undefined;
+  /** The request id. Default: the `x-request-id` header. */
+  requestId?: (req: Request) => string | null | undefined;
+  /** Declarative map from `METHOD /route/:template` to action type, checked against the catalog. */
+  routes?: RouteMap<C>;
+}
+
+export interface ExpressActionOptions {
+  /**
+   * Where the resource id comes from: the name of a route parameter, or a
+   * function called once the response is sent (e.g. reading the id of a
+   * created object). A handler may also set `res.locals.audit.resourceId`.
+   */
+  resourceId?: string | ((req: Request, res: Response) => string | null | undefined);
+}
+
+export type ExpressRouterOptions<C extends Catalog, A extends AuditActor> = Omit<AuditApiOptions<C, A>, 'auditor'>;
+
+export interface ExpressAudit<C extends Catalog, A extends AuditActor> {
+  /** App-level middleware: observes every request and records the audited ones once they are answered. */
+  middleware: RequestHandler;
+  /**
+   * Per-route middleware naming the action a route performs.
+   *
+   * @example
+   * app.post('/payments/:payment_id/refunds', audit.action('refund', { resourceId: 'payment_id' }), refund);
+   */
+  action(actionType: ActionTypeOf<C>, options?: ExpressActionOptions): RequestHandler;
+  /**
+   * Error middleware that marks the request as failed before passing the error
+   * on; mount it after the routes and before the app's own error handlers so
+   * that an error answered with a 2xx still counts as a failure.
+   */
+  errorHandler: ErrorRequestHandler;
+  /**
+   * The Retrieve Audit Data endpoint as an Express router.
+   *
+   * @example
+   * app.use('/audit', audit.router({ authorize: (actor) => actor.role === 'admin' }));
+   */
+  router(options: ExpressRouterOptions<C, A>): Router;
+}
+
+function header(req: Request, name: string): string | null {
+  const value = req.headers[name];
+  if (Array.isArray(value)) return value[0] ?? null;
+  return value ?? null;
+}
+
+const contexts = new WeakMap<Request, AuditContext>();
+
+/**
+ * Audit trail for Express 5.
+ *
+ * @example
+ * const audit = expressAudit({ auditor, identify: (req, res) => res.locals.actor });
+ * app.use(audit.middleware);
+ * app.post('/payments/:payment_id/refunds', audit.action('refund', { resourceId: 'payment_id' }), refund);
+ * app.use('/audit', audit.router({ authorize: (actor) => actor.role === 'admin' }));
+ */
+export function expressAudit<const C extends Catalog, A extends AuditActor = AuditActor>(
+  options: ExpressAuditOptions<C, A>,
+): ExpressAudit<C, A> {
+  if (!options?.auditor) throw new TypeError('expressAudit: auditor is required');
+  if (typeof options.identify !== 'function') throw new TypeError('expressAudit: identify must be a function');
+  const { auditor, identify } = options;
+  const appIdOf = options.appId ?? ((req: Request) => header(req, 'app-id'));
+  const requestIdOf = options.requestId ?? ((req: Request) => header(req, 'x-request-id'));
+  const match = options.routes ? compileRouteMap(options.routes, auditor.catalog) : null;
+
+  const resolveActor = async (req: Request, res: Response): Promise<AuditActor | null> => {
+    const actor = await runHook(auditor, 'identify', null, () => identify(req, res));
+    if (!actor) return null;
+    if (actor.app_id != null) return actor;
+    const appId = await runHook(auditor, 'appId', null, () => appIdOf(req));
+    return { ...actor, app_id: appId ?? null };
+  };
+
+  /** Records the request once it is answered or abandoned, whichever comes first. */
+  const observe = (req: Request, res: Response, context: AuditContext) => {
+    let settled = false;
+    const onDone = (aborted: boolean) => {
+      if (settled) return;
+      settled = true;
+      res.off('finish', onFinish);
+      res.off('close', onClose);
+      if (context.action === null) return;
+      const completed_at = new Date();
+      const facts: RequestFacts = {
+        method: req.method,
+        path: (req.originalUrl ?? req.url).split('?')[0]!,
+        route: context.route,
+        ip: req.ip ?? null,
+        user_agent: header(req, 'user-agent'),
+        request_id: null,
+        trace: parseTraceparent(header(req, 'traceparent')),
+        status: res.statusCode,
+        aborted,
+        error: errored.has(req),
+        completed_at,
+      };
+      void (async () => {
+        facts.request_id = (await runHook(auditor, 'requestId', null, () => requestIdOf(req))) ?? null;
+        const resourceIdHook = resourceIdHooks.get(context);
+        if (resourceIdHook) {
+          const id = await runHook(auditor, 'resourceId', null, () => resourceIdHook(req, res));
+          if (id != null) context.resourceId = String(id);
+        }
+        recordRequest(auditor, context, await resolveActor(req, res), facts);
+      })();
+    };
+    const onFinish = () => onDone(false);
+    // 'close' without 'finish' means the client went away before the response was complete.
+    const onClose = () => onDone(!res.writableFinished);
+    res.on('finish', onFinish);
+    res.on('close', onClose);
+  };
+
+  const resourceIdHooks = new WeakMap<AuditContext, (req: Request, res: Response) => string | null | undefined>();
+  const errored = new WeakSet<Request>();
+
+  const middleware: RequestHandler = function auditMiddleware(req, res, next) {
+    const context = createAuditContext();
+    contexts.set(req, context);
+    res.locals.audit = context;
+    const found = match?.(req.method, req.path);
+    if (found) {
+      context.action = found.action_type;
+      context.route = found.route;
+      context.resourceId = found.resource_id;
+    }
+    observe(req, res, context);
+    next();
+  };
+
+  const action = (actionType: ActionTypeOf<C>, actionOptions: ExpressActionOptions = {}): RequestHandler => {
+    if (!Object.hasOwn(auditor.catalog, actionType)) {
+      throw new TypeError(`audit.action: "${String(actionType)}" is not in the catalog`);
+    }
+    const resourceId = actionOptions.resourceId;
+    if (resourceId !== undefined && typeof resourceId !== 'string' && typeof resourceId !== 'function') {
+      throw new TypeError('audit.action: resourceId must be a route parameter name or a function');
+    }
+    return function auditAction(req: Request, res: Response, next: NextFunction) {
+      const context = contexts.get(req);
+      if (!context) {
+        next(new Error('audit.action() needs the audit middleware: app.use(audit.middleware) before the routes'));
+        return;
+      }
+      context.action = actionType;
+      context.route = `${req.baseUrl}${typeof req.route?.path === 'string' ? req.route.path : ''}` || context.route;
+      if (typeof resourceId === 'string') {
+        const value: string | string[] | undefined = req.params[resourceId];
+        context.resourceId = Array.isArray(value) ? value.join('/') : (value ?? null);
+      }
+      else if (typeof resourceId === 'function') resourceIdHooks.set(context, resourceId);
+      next();
+    };
+  };
+
+  const errorHandler: ErrorRequestHandler = function auditErrorHandler(err, req, _res, next) {
+    errored.add(req);
+    next(err);
+  };
+
+  const router = (routerOptions: ExpressRouterOptions<C, A>): Router => {
+    const api = createAuditApi<C, A>({ ...routerOptions, auditor });
+    const handle = async (req: Request, res: Response, id: string | undefined) => {
+      const actor = await resolveActor(req, res);
+      const url = `${req.protocol}://${req.get('host') ?? 'localhost'}${req.originalUrl}`;
+      const headers = new Headers();
+      for (const [name, value] of Object.entries(req.headers)) {
+        if (value === undefined) continue;
+        headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+      }
+      const response = await api.handle(new Request(url, { method: req.method, headers }), {
+        actor: actor as A | null,
+        ...(id === undefined ? {} : { id }),
+        route: id === undefined ? req.baseUrl || '/' : `${req.baseUrl}/:id`,
+        ip: req.ip ?? null,
+        request_id: requestIdOf(req) ?? null,
+      });
+      res.status(response.status);
+      response.headers.forEach((value, name) => res.setHeader(name, value));
+      res.send(await response.text());
+    };
+    const audit = Router();
+    audit.get('/', (req, res) => handle(req, res, undefined));
+    audit.get('/:id', (req, res) => handle(req, res, req.params.id));
+    return audit;
+  };
+
+  return { middleware, action, errorHandler, router };
+}

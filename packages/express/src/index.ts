@@ -1,0 +1,7 @@
+export {
+  expressAudit,
+  type ExpressAudit,
+  type ExpressAuditOptions,
+  type ExpressActionOptions,
+  type ExpressRouterOptions,
+} from './audit.ts';
