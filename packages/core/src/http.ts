@@ -48,7 +48,12 @@ export interface RequestFacts {
  * Runs an app hook so that it can never break the request: a throw or a
  * rejection is reported through `onError` and yields `fallback`.
  */
-export async function runHook<T>(auditor: Auditor<Catalog>, name: string, fallback: T, hook: () => T | Promise<T>): Promise<T> {
+export async function runHook<T>(
+  auditor: Pick<Auditor<Catalog>, 'reportError'>,
+  name: string,
+  fallback: T,
+  hook: () => T | Promise<T>,
+): Promise<T> {
   try {
     return await hook();
   } catch (cause) {
