@@ -1,0 +1,85 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { createAuditor, memoryStore, type Auditor, type AuditorOptions, type PaymentsOsCatalog, type Store } from '@audit-trail/core';
+import { createApp as createExpressApp } from '@audit-trail/example-express';
+
+/** A running example server, listening on a loopback port. */
+export interface ExampleServer {
+  url: string;
+  auditor: Auditor<PaymentsOsCatalog>;
+  /** Everything the auditor reported through `onError`. */
+  errors: unknown[];
+  close(): Promise<void>;
+}
+
+export interface ServerOptions {
+  store: Store;
+  auditor?: Partial<Omit<AuditorOptions<PaymentsOsCatalog>, 'store'>>;
+}
+
+/** One of the example apps, startable on any store. */
+export interface ExampleApp {
+  name: string;
+  start(options: ServerOptions): Promise<ExampleServer>;
+}
+
+/** Creates the auditor the way the examples' servers do, collecting errors for assertions. */
+export function testAuditor(options: ServerOptions): { auditor: Auditor<PaymentsOsCatalog>; errors: unknown[] } {
+  const errors: unknown[] = [];
+  const auditor = createAuditor<PaymentsOsCatalog>({
+    flushIntervalMs: 5,
+    ...options.auditor,
+    store: options.store,
+    onError: (error) => {
+      errors.push(error);
+      options.auditor?.onError?.(error);
+    },
+  });
+  return { auditor, errors };
+}
+
+/** Resolves once a Node server listens, with its loopback URL. */
+export function listening(server: Server): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const ready = () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    if (server.listening) ready();
+    else server.once('listening', ready).once('error', reject);
+  });
+}
+
+/** Closes a Node server, dropping idle keep-alive connections. */
+export function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+export const expressExample: ExampleApp = {
+  name: 'express',
+  async start(options) {
+    const { auditor, errors } = testAuditor(options);
+    const server = createExpressApp({ auditor }).listen(0, '127.0.0.1');
+    const url = await listening(server);
+    return {
+      url,
+      auditor,
+      errors,
+      async close() {
+        await closeServer(server);
+        await auditor.close();
+      },
+    };
+  },
+};
+
+/** Every example app; the HTTP contract suite runs unchanged against each. */
+export const exampleApps: ExampleApp[] = [expressExample];
+
+/** A store kind the contract suite runs on. */
+export interface StoreKind {
+  name: string;
+  open(): Promise<Store>;
+}
+
+export const memoryStoreKind: StoreKind = { name: 'memory', open: async () => memoryStore() };

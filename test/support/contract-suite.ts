@@ -1,0 +1,480 @@
+import { paymentsOsCatalog, type AuditRecord, type PaymentsOsActionType, type Store } from '@audit-trail/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ExampleApp, ExampleServer, StoreKind } from './apps.ts';
+import { client, expectError, readAll, readAudit, type DemoName } from './client.ts';
+
+let unique = 0;
+/** A fresh business unit per test: records of one test are found by `app_id`. */
+const freshAppId = () => `app_t${Date.now().toString(36)}${(unique++).toString(36)}`;
+
+interface Fixtures {
+  payment: string;
+  customer: string;
+  app: string;
+  provider: string;
+  webhook: string;
+  flow: string;
+  invitation: string;
+}
+
+interface RouteCase {
+  action: PaymentsOsActionType;
+  method: 'get' | 'post' | 'patch' | 'delete';
+  route: string;
+  path: (f: Fixtures) => string;
+  body?: unknown;
+  status: number;
+  /** The expected resource id: a fixture, or the id of the created object. */
+  resourceId: (f: Fixtures, body: any) => string | null;
+}
+
+/** Every route of CONTRACT §5 with its action, status and resource id. */
+const ROUTES: RouteCase[] = [
+  { action: 'activate_account', method: 'post', route: '/account/activate', path: () => '/account/activate', status: 200, resourceId: () => null },
+  { action: 'create_payment', method: 'post', route: '/payments', path: () => '/payments', body: { amount: 1500, currency: 'EUR' }, status: 201, resourceId: (_f, b) => b.id },
+  { action: 'search_payments', method: 'get', route: '/payments', path: () => '/payments', status: 200, resourceId: () => null },
+  { action: 'get_payment', method: 'get', route: '/payments/:payment_id', path: (f) => `/payments/${f.payment}`, status: 200, resourceId: (f) => f.payment },
+  { action: 'charge', method: 'post', route: '/payments/:payment_id/charges', path: (f) => `/payments/${f.payment}/charges`, status: 201, resourceId: (f) => f.payment },
+  { action: 'capture', method: 'post', route: '/payments/:payment_id/captures', path: (f) => `/payments/${f.payment}/captures`, status: 201, resourceId: (f) => f.payment },
+  { action: 'refund', method: 'post', route: '/payments/:payment_id/refunds', path: (f) => `/payments/${f.payment}/refunds`, body: { amount: 100 }, status: 201, resourceId: (f) => f.payment },
+  { action: 'void', method: 'post', route: '/payments/:payment_id/voids', path: (f) => `/payments/${f.payment}/voids`, status: 201, resourceId: (f) => f.payment },
+  { action: 'create_customer', method: 'post', route: '/customers', path: () => '/customers', body: { name: 'Ada' }, status: 201, resourceId: (_f, b) => b.id },
+  { action: 'get_customer', method: 'get', route: '/customers/:customer_id', path: (f) => `/customers/${f.customer}`, status: 200, resourceId: (f) => f.customer },
+  { action: 'create_payment_method', method: 'post', route: '/customers/:customer_id/payment-methods', path: (f) => `/customers/${f.customer}/payment-methods`, body: { type: 'tokenized' }, status: 201, resourceId: (f) => f.customer },
+  { action: 'get_payment_methods', method: 'get', route: '/customers/:customer_id/payment-methods', path: (f) => `/customers/${f.customer}/payment-methods`, status: 200, resourceId: (f) => f.customer },
+  { action: 'create_token', method: 'post', route: '/tokens', path: () => '/tokens', body: { type: 'card' }, status: 201, resourceId: (_f, b) => b.id },
+  { action: 'create_business_unit', method: 'post', route: '/apps', path: () => '/apps', body: { name: 'EU shop' }, status: 201, resourceId: (_f, b) => b.id },
+  { action: 'update_business_unit', method: 'patch', route: '/apps/:app_id', path: (f) => `/apps/${f.app}`, body: { name: 'EU shop 2' }, status: 200, resourceId: (f) => f.app },
+  { action: 'replace_authentication_keys', method: 'post', route: '/apps/:app_id/keys', path: (f) => `/apps/${f.app}/keys`, status: 201, resourceId: (f) => f.app },
+  { action: 'create_provider_configuration', method: 'post', route: '/providers', path: () => '/providers', body: { provider: 'acquirer' }, status: 201, resourceId: (_f, b) => b.id },
+  { action: 'update_provider_configuration', method: 'patch', route: '/providers/:provider_id', path: (f) => `/providers/${f.provider}`, body: { enabled: true }, status: 200, resourceId: (f) => f.provider },
+  { action: 'create_webhook_configuration', method: 'post', route: '/webhooks', path: () => '/webhooks', body: { url: 'https://example.com/hook' }, status: 201, resourceId: (_f, b) => b.id },
+  { action: 'update_webhook_configuration', method: 'patch', route: '/webhooks/:webhook_id', path: (f) => `/webhooks/${f.webhook}`, body: { url: 'https://example.com/h2' }, status: 200, resourceId: (f) => f.webhook },
+  { action: 'delete_webhook_configuration', method: 'delete', route: '/webhooks/:webhook_id', path: (f) => `/webhooks/${f.webhook}`, status: 204, resourceId: (f) => f.webhook },
+  { action: 'create_decision_engine_flow', method: 'post', route: '/flows', path: () => '/flows', body: { name: 'risk' }, status: 201, resourceId: (_f, b) => b.id },
+  { action: 'deactivate_decision_engine_flow', method: 'delete', route: '/flows/:flow_id/rules', path: (f) => `/flows/${f.flow}/rules`, status: 204, resourceId: (f) => f.flow },
+  { action: 'generate_report', method: 'post', route: '/reports', path: () => '/reports', body: { kind: 'daily' }, status: 201, resourceId: (_f, b) => b.id },
+  { action: 'create_report_template', method: 'post', route: '/report-templates', path: () => '/report-templates', body: { name: 'monthly' }, status: 201, resourceId: (_f, b) => b.id },
+  { action: 'invite_user', method: 'post', route: '/users/invitations', path: () => '/users/invitations', body: { email: 'dan@example.com' }, status: 201, resourceId: (_f, b) => b.id },
+  { action: 'user_accepts_invite', method: 'post', route: '/users/invitations/:invitation_id/accept', path: (f) => `/users/invitations/${f.invitation}/accept`, status: 200, resourceId: (f) => f.invitation },
+  { action: 'update_user_permissions', method: 'patch', route: '/users/:user_id/permissions', path: () => '/users/usr_bob/permissions', body: { role: 'admin' }, status: 200, resourceId: () => 'usr_bob' },
+];
+
+async function createFixtures(server: ExampleServer): Promise<Fixtures> {
+  const alice = client(server, 'alice');
+  const id = async (path: string, body: unknown) => {
+    const res = await alice.post(path, body);
+    expect(res.status, `${path}: ${JSON.stringify(res.body)}`).toBe(201);
+    return res.body.id as string;
+  };
+  return {
+    payment: await id('/payments', { amount: 2000, currency: 'USD' }),
+    customer: await id('/customers', { name: 'Grace' }),
+    app: await id('/apps', { name: 'US shop' }),
+    provider: await id('/providers', { provider: 'acquirer' }),
+    webhook: await id('/webhooks', { url: 'https://example.com/x' }),
+    flow: await id('/flows', { name: 'fraud' }),
+    invitation: await id('/users/invitations', { email: 'eve@example.com' }),
+  };
+}
+
+/** Performs `count` audited actions as `who` under a fresh app id; returns that app id. */
+async function seed(server: ExampleServer, who: DemoName, count: number): Promise<string> {
+  const appId = freshAppId();
+  const c = client(server, who, { 'app-id': appId });
+  for (let i = 0; i < count; i++) {
+    const res = await c.post('/payments', { amount: 100 + i, currency: 'USD' });
+    expect(res.status).toBe(201);
+  }
+  await server.auditor.flush();
+  return appId;
+}
+
+/**
+ * The HTTP contract of CONTRACT §3–§5, as an outside client sees it. It runs
+ * unchanged against every example app and store kind.
+ */
+export function describeContract(app: ExampleApp, kind: StoreKind): void {
+  describe(`${app.name} example on ${kind.name}: CONTRACT §3–§5 over HTTP`, () => {
+    let server: ExampleServer;
+    let store: Store;
+    let fixtures: Fixtures;
+
+    beforeAll(async () => {
+      store = await kind.open();
+      server = await app.start({ store });
+      fixtures = await createFixtures(server);
+    });
+    afterAll(async () => {
+      await server?.close();
+    });
+
+    it('answers /healthz without credentials', async () => {
+      const res = await client(server).get('/healthz');
+      expect(res.status).toBe(200);
+    });
+
+    it('answers 401 in the contract format on every route without or with an unknown token, and records nothing', async () => {
+      const appId = freshAppId();
+      for (const r of ROUTES) {
+        for (const headers of [{}, { authorization: 'Bearer nope' }, { authorization: 'Basic ZGVtbzpkZW1v' }]) {
+          const res = await client(server, undefined, { ...headers, 'app-id': appId })[r.method](r.path(fixtures));
+          expect(res.status, `${r.method} ${r.path(fixtures)}`).toBe(401);
+          expectError(res.body, 'api_authentication_error');
+        }
+      }
+      const audit = await client(server, undefined, { 'app-id': appId }).get('/audit');
+      expect(audit.status).toBe(401);
+      expectError(audit.body, 'api_authentication_error');
+      expect(await readAll(server, 'alice', `app_id=${appId}`)).toEqual([]);
+    });
+
+    it.each(ROUTES.map((r) => [r.action, r] as const))('records %s with its resource, resource id, user and outcome', async (_name, r) => {
+      const appId = freshAppId();
+      const before = Date.now();
+      const res = await client(server, 'alice', { 'app-id': appId, 'user-agent': 'contract-suite/1', 'x-request-id': `req-${appId}` })[r.method](
+        r.path(fixtures),
+        r.body,
+      );
+      const after = Date.now();
+      expect(res.status, JSON.stringify(res.body)).toBe(r.status);
+      const records = await readAll(server, 'alice', `app_id=${appId}&action_type=${r.action}`);
+      expect(records).toHaveLength(1);
+      const record = records[0]!;
+      expect(record).toMatchObject({
+        action_type: r.action,
+        resource: paymentsOsCatalog[r.action],
+        resource_id: r.resourceId(fixtures, res.body),
+        user: { id: 'usr_alice', email: 'alice@example.com' },
+        account_id: 'acc_acme',
+        app_id: appId,
+        outcome: 'success',
+        status_code: r.status,
+        request: {
+          method: r.method.toUpperCase(),
+          path: r.path(fixtures),
+          route: r.route,
+          user_agent: 'contract-suite/1',
+          request_id: `req-${appId}`,
+        },
+        trace: null,
+        details: expect.any(Object),
+      });
+      expect(record.id).toMatch(/^aud_/);
+      expect(record.created).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+      const created = Date.parse(record.created);
+      expect(created).toBeGreaterThanOrEqual(before);
+      expect(created).toBeLessThanOrEqual(after);
+      expect(record.request.ip).toMatch(/127\.0\.0\.1|::1/);
+      const one = await client(server, 'alice').get(`/audit/${record.id}`);
+      expect(one.status).toBe(200);
+      expect(one.body).toEqual(record);
+    });
+
+    it('records a bad POST /payments body as a 400 failure and an unknown payment as a 404 failure', async () => {
+      const appId = freshAppId();
+      const alice = client(server, 'alice', { 'app-id': appId });
+      for (const body of [{ amount: -5, currency: 'USD' }, { amount: 1.5, currency: 'USD' }, { amount: 10, currency: 'US' }, { amount: 10 }, { amount: 10, currency: 'USD', extra: 1 }, []]) {
+        const res = await alice.post('/payments', body);
+        expect(res.status, JSON.stringify(body)).toBe(400);
+        expectError(res.body, 'api_request_error');
+      }
+      const broken = await alice.post('/payments', '{"amount":').set('content-type', 'application/json');
+      expect(broken.status).toBe(400);
+      expectError(broken.body, 'api_request_error');
+      const missing = await alice.get('/payments/pay_missing');
+      expect(missing.status).toBe(404);
+      expectError(missing.body, 'api_request_error', 'payment_id');
+      const refund = await alice.post('/payments/pay_missing/refunds', { amount: 1 });
+      expect(refund.status).toBe(404);
+
+      const creates = await readAll(server, 'alice', `app_id=${appId}&action_type=create_payment`);
+      expect(creates).toHaveLength(7);
+      for (const r of creates) expect(r).toMatchObject({ outcome: 'failure', status_code: 400, resource_id: null });
+      const [get] = await readAll(server, 'alice', `app_id=${appId}&action_type=get_payment`);
+      expect(get).toMatchObject({ outcome: 'failure', status_code: 404, resource_id: 'pay_missing' });
+      const [refunded] = await readAll(server, 'alice', `app_id=${appId}&action_type=refund`);
+      expect(refunded).toMatchObject({ outcome: 'failure', status_code: 404, resource_id: 'pay_missing' });
+      const failures = await readAll(server, 'alice', `app_id=${appId}&outcome=failure`);
+      expect(failures).toHaveLength(9);
+      expect(await readAll(server, 'alice', `app_id=${appId}&outcome=success`)).toEqual([]);
+    });
+
+    it('records the trace of an incoming W3C traceparent, and null for a malformed one', async () => {
+      const appId = freshAppId();
+      const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+      await client(server, 'alice', { 'app-id': appId, traceparent: `00-${traceId}-00f067aa0ba902b7-01` }).get('/payments');
+      await client(server, 'alice', { 'app-id': appId, traceparent: `00-${'0'.repeat(32)}-00f067aa0ba902b7-01` }).post('/account/activate');
+      const [search] = await readAll(server, 'alice', `app_id=${appId}&action_type=search_payments`);
+      expect(search!.trace).toEqual({ trace_id: traceId, span_id: '00f067aa0ba902b7' });
+      const [activate] = await readAll(server, 'alice', `app_id=${appId}&action_type=activate_account`);
+      expect(activate!.trace).toBeNull();
+    });
+
+    it('never stores a secret: details and captured request data are redacted', async () => {
+      const appId = freshAppId();
+      const alice = client(server, 'alice', { 'app-id': appId });
+      const secrets = {
+        card_number: '4111111111111111',
+        cvv: '737',
+        password: 'hunter2-hunter2',
+        api_key: 'sk_live_abcdefghijklmnop',
+        nested: { authorization: 'Bearer abc.def.ghi', cookie: 'session=s3cr3t-value', list: [{ token: 'tok_secret_value_1' }] },
+        note: 'customer card 5555 5555 5555 4444 please',
+        jwt: 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U',
+      };
+      expect((await alice.post('/tokens', secrets)).status).toBe(201);
+      expect((await alice.post(`/customers/${fixtures.customer}/payment-methods`, { card: { number: '4242 4242 4242 4242', cvc: '123' } })).status).toBe(201);
+      const records = await readAll(server, 'alice', `app_id=${appId}`);
+      expect(records).toHaveLength(2);
+      const text = JSON.stringify(await readAll(server, 'alice'));
+      for (const secret of ['4111111111111111', '737"', 'hunter2', 'sk_live_', 'abc.def.ghi', 's3cr3t', 'tok_secret', '5555 5555 5555 4444', '4242 4242 4242 4242', 'eyJhbGciOiJIUzI1NiJ9', 'demo-alice', 'demo-bob', 'demo-carol']) {
+        expect(text, secret).not.toContain(secret);
+      }
+      const token = records.find((r) => r.action_type === 'create_token')!;
+      expect(token.details).toMatchObject({
+        request_body: {
+          card_number: '[REDACTED]',
+          cvv: '[REDACTED]',
+          password: '[REDACTED]',
+          api_key: '[REDACTED]',
+          nested: { authorization: '[REDACTED]', cookie: '[REDACTED]', list: [{ token: '[REDACTED]' }] },
+          note: 'customer card [REDACTED] please',
+          jwt: '[REDACTED]',
+        },
+      });
+    });
+
+    describe('Retrieve Audit Data', () => {
+      it('lists newest first by default and oldest first with order=asc', async () => {
+        const appId = await seed(server, 'alice', 5);
+        const desc = await readAudit(server, 'alice', `app_id=${appId}`);
+        expect(desc.status).toBe(200);
+        expect(desc.data.map((r) => r.created)).toEqual([...desc.data.map((r) => r.created)].sort().reverse());
+        expect(desc.data.map((r) => r.id)).toEqual([...desc.data.map((r) => r.id)].sort().reverse());
+        const asc = await readAudit(server, 'alice', `app_id=${appId}&order=asc`);
+        expect(asc.data.map((r) => r.id)).toEqual(desc.data.map((r) => r.id).reverse());
+        expect(desc.data).toHaveLength(5);
+        expect(desc.next_cursor).toBeNull();
+        expect(desc.link).toBeUndefined();
+      });
+
+      it('defaults to 50 records a page and accepts 1–500', async () => {
+        const appId = await seed(server, 'alice', 52);
+        const page = await readAudit(server, 'alice', `app_id=${appId}`);
+        expect(page.data).toHaveLength(50);
+        expect(page.next_cursor).toEqual(expect.any(String));
+        expect((await readAudit(server, 'alice', `app_id=${appId}&limit=1`)).data).toHaveLength(1);
+        expect((await readAudit(server, 'alice', `app_id=${appId}&limit=500`)).data).toHaveLength(52);
+      });
+
+      it('pages with next_cursor and the Link header without repeating or skipping, also while records arrive', async () => {
+        const appId = await seed(server, 'alice', 11);
+        for (const order of ['desc', 'asc'] as const) {
+          const all = (await readAudit(server, 'alice', `app_id=${appId}&order=${order}&limit=500`)).data.map((r) => r.id);
+          const seen: string[] = [];
+          let next: string | null = `/audit?app_id=${appId}&order=${order}&limit=3`;
+          let arrivals = 0;
+          while (next) {
+            const res = await client(server, 'alice').get(next);
+            expect(res.status).toBe(200);
+            seen.push(...res.body.data.map((r: AuditRecord) => r.id));
+            if (res.body.next_cursor) {
+              expect(res.headers.link).toMatch(/^<[^>]+>; rel="next"$/);
+              const link = new URL(/^<([^>]+)>/.exec(res.headers.link)![1]!);
+              expect(link.searchParams.get('cursor')).toBe(res.body.next_cursor);
+              expect(link.searchParams.get('app_id')).toBe(appId);
+              expect(link.searchParams.get('order')).toBe(order);
+              next = `${link.pathname}${link.search}`;
+            } else {
+              expect(res.headers.link).toBeUndefined();
+              next = null;
+            }
+            // New records arrive between pages.
+            await client(server, 'alice', { 'app-id': appId }).post('/payments', { amount: 1, currency: 'USD' });
+            await server.auditor.flush();
+            arrivals++;
+          }
+          expect(new Set(seen).size).toBe(seen.length);
+          if (order === 'desc') expect(seen).toEqual(all);
+          else {
+            expect(seen.slice(0, all.length)).toEqual(all);
+            expect(seen.length).toBeGreaterThan(all.length);
+          }
+          expect(arrivals).toBeGreaterThan(3);
+        }
+      });
+
+      it('filters by every parameter, alone and combined', async () => {
+        const appId = freshAppId();
+        const alice = client(server, 'alice', { 'app-id': appId });
+        const bob = client(server, 'bob', { 'app-id': appId });
+        const pay = (await alice.post('/payments', { amount: 10, currency: 'USD' })).body.id as string;
+        await bob.get(`/payments/${pay}`);
+        await alice.post(`/payments/${pay}/refunds`, { amount: 5 });
+        await bob.get('/payments/pay_unknown');
+        await alice.post('/customers', { name: 'Filter' });
+        await server.auditor.flush();
+        const ids = async (q: string) => (await readAll(server, 'alice', `app_id=${appId}&${q}`)).map((r) => `${r.action_type}:${r.user.id}:${r.outcome}`).sort();
+
+        expect(await ids('action_type=get_payment')).toEqual(['get_payment:usr_bob:failure', 'get_payment:usr_bob:success']);
+        expect(await ids('action_type=refund&action_type=create_customer')).toEqual(['create_customer:usr_alice:success', 'refund:usr_alice:success']);
+        expect(await ids('action_type=refund,create_customer')).toEqual(['create_customer:usr_alice:success', 'refund:usr_alice:success']);
+        expect(await ids('resource=customer')).toEqual(['create_customer:usr_alice:success']);
+        expect(await ids(`resource_id=${pay}`)).toEqual(['create_payment:usr_alice:success', 'get_payment:usr_bob:success', 'refund:usr_alice:success']);
+        expect(await ids('user_id=usr_bob')).toEqual(['get_payment:usr_bob:failure', 'get_payment:usr_bob:success']);
+        expect(await ids('user_email=alice%40example.com')).toHaveLength(3);
+        expect(await ids('outcome=failure')).toEqual(['get_payment:usr_bob:failure']);
+        expect(await ids('user_id=usr_bob&outcome=success')).toEqual(['get_payment:usr_bob:success']);
+        expect(await ids('resource=payment&user_id=usr_alice&action_type=refund,get_payment')).toEqual(['refund:usr_alice:success']);
+        expect(await ids('user_id=usr_nobody')).toEqual([]);
+
+        const all = await readAll(server, 'alice', `app_id=${appId}&order=asc`);
+        expect(all).toHaveLength(5);
+        const third = all[2]!;
+        const from = (await readAll(server, 'alice', `app_id=${appId}&from=${encodeURIComponent(third.created)}`)).map((r) => r.id);
+        expect(from).toContain(third.id);
+        expect(from.every((id) => all.findIndex((r) => r.id === id) >= 2 || all.find((r) => r.id === id)!.created === third.created)).toBe(true);
+        const to = (await readAll(server, 'alice', `app_id=${appId}&to=${encodeURIComponent(third.created)}`)).map((r) => r.id);
+        expect(to).not.toContain(third.id);
+        expect(new Set([...from, ...to]).size).toBe(5);
+        // The same instant written with an offset selects the same records.
+        const shifted = new Date(Date.parse(third.created)).toISOString().replace('Z', '+00:00');
+        expect((await readAll(server, 'alice', `app_id=${appId}&from=${encodeURIComponent(shifted)}`)).map((r) => r.id)).toEqual(from);
+        const plusOne = new Date(Date.parse(third.created) + 3_600_000).toISOString().slice(0, 23) + '+01:00';
+        expect((await readAll(server, 'alice', `app_id=${appId}&from=${encodeURIComponent(plusOne)}`)).map((r) => r.id)).toEqual(from);
+      });
+
+      it('answers 400 in the contract format, naming the parameter, for every bad query', async () => {
+        const cases: [string, string][] = [
+          ['foo=1', 'foo'],
+          ['account_id=acc_globex', 'account_id'],
+          ['action_type=not_an_action', 'action_type'],
+          ['action_type=refund,bogus', 'action_type'],
+          ['action_type=', 'action_type'],
+          ['outcome=maybe', 'outcome'],
+          ['from=yesterday', 'from'],
+          ['from=2026-11-27T10:00:00', 'from'],
+          ['to=2026-11-27', 'to'],
+          ['to=2026-13-40T10:00:00Z', 'to'],
+          ['limit=0', 'limit'],
+          ['limit=501', 'limit'],
+          ['limit=ten', 'limit'],
+          ['limit=2.5', 'limit'],
+          ['limit=1&limit=2', 'limit'],
+          ['cursor=garbage', 'cursor'],
+          ['cursor=', 'cursor'],
+          ['order=newest', 'order'],
+        ];
+        for (const [query, param] of cases) {
+          const res = await client(server, 'alice').get(`/audit?${query}`);
+          expect(res.status, query).toBe(400);
+          expectError(res.body, 'api_request_error', param);
+          expect(res.headers['content-type']).toMatch(/application\/json/);
+        }
+      });
+
+      it('answers 403 to an authenticated user who may not read, and records the refusal', async () => {
+        const appId = freshAppId();
+        const res = await client(server, 'bob', { 'app-id': appId }).get('/audit');
+        expect(res.status).toBe(403);
+        expectError(res.body, 'api_authorization_error');
+        const one = await client(server, 'bob', { 'app-id': appId }).get('/audit/aud_anything');
+        expect(one.status).toBe(403);
+        const reads = await readAll(server, 'alice', `app_id=${appId}&action_type=retrieve_audit_data`);
+        expect(reads).toHaveLength(2);
+        for (const r of reads) {
+          expect(r).toMatchObject({ user: { id: 'usr_bob' }, outcome: 'failure', status_code: 403, resource: 'audit', account_id: 'acc_acme' });
+        }
+        expect(reads.map((r) => r.resource_id).sort()).toEqual(['aud_anything', null].sort());
+      });
+
+      it('records every read, allowed or not, as retrieve_audit_data', async () => {
+        const appId = await seed(server, 'alice', 1);
+        const reader = client(server, 'alice', { 'app-id': appId });
+        const list = await reader.get(`/audit?app_id=${appId}&action_type=create_payment`);
+        expect(list.status).toBe(200);
+        const id = list.body.data[0].id as string;
+        expect((await reader.get(`/audit/${id}`)).status).toBe(200);
+        expect((await reader.get('/audit/aud_missing')).status).toBe(404);
+        expect((await reader.get('/audit?limit=0')).status).toBe(400);
+        const reads = await readAll(server, 'alice', `app_id=${appId}&action_type=retrieve_audit_data&order=asc`);
+        expect(reads.map((r) => [r.status_code, r.outcome, r.resource_id, r.request.route])).toEqual([
+          [200, 'success', null, '/audit'],
+          [200, 'success', id, '/audit/:id'],
+          [404, 'failure', 'aud_missing', '/audit/:id'],
+          [400, 'failure', null, '/audit'],
+        ]);
+        for (const r of reads) expect(r).toMatchObject({ resource: 'audit', user: { id: 'usr_alice' }, request: { method: 'GET' } });
+      });
+
+      it('returns one record by id, and 404 for an unknown id or another account’s record', async () => {
+        const appId = await seed(server, 'alice', 1);
+        const [record] = await readAll(server, 'alice', `app_id=${appId}&action_type=create_payment`);
+        const mine = await client(server, 'alice').get(`/audit/${record!.id}`);
+        expect(mine.status).toBe(200);
+        expect(mine.body).toEqual(record);
+        const theirs = await client(server, 'carol').get(`/audit/${record!.id}`);
+        expect(theirs.status).toBe(404);
+        expectError(theirs.body, 'api_request_error', 'id');
+        const unknown = await client(server, 'alice').get('/audit/aud_does_not_exist');
+        expect(unknown.status).toBe(404);
+        expectError(unknown.body, 'api_request_error', 'id');
+      });
+
+      it('scopes every read to the caller’s account, whatever the parameters', async () => {
+        const acme = await seed(server, 'alice', 2);
+        const globex = await seed(server, 'carol', 3);
+        const carolAll = await readAll(server, 'carol');
+        expect(carolAll.length).toBeGreaterThanOrEqual(3);
+        expect(carolAll.every((r) => r.account_id === 'acc_globex')).toBe(true);
+        expect(await readAll(server, 'carol', `app_id=${acme}`)).toEqual([]);
+        expect(await readAll(server, 'carol', 'user_id=usr_alice')).toEqual([]);
+        expect((await readAll(server, 'alice', `app_id=${globex}`))).toEqual([]);
+        const aliceAll = await readAll(server, 'alice');
+        expect(aliceAll.every((r) => r.account_id === 'acc_acme')).toBe(true);
+        // A cursor issued to one account is refused for another.
+        const page = await readAudit(server, 'alice', `app_id=${acme}&limit=1`);
+        expect(page.next_cursor).toEqual(expect.any(String));
+        const stolen = await client(server, 'carol').get(`/audit?app_id=${acme}&limit=1&cursor=${encodeURIComponent(page.next_cursor!)}`);
+        expect(stolen.status).toBe(400);
+        expectError(stolen.body, 'api_request_error', 'cursor');
+      });
+    });
+  });
+}
+
+/** A store that answers nothing: every read and write fails. */
+export function brokenStore(): Store {
+  const fail = async () => {
+    throw new Error('database is unreachable');
+  };
+  return { append: fail, query: fail, get: fail, close: async () => {} };
+}
+
+/** What an example does when its store cannot answer: 503 on reads, the app's own routes unaffected. */
+export function describeStoreOutage(app: ExampleApp): void {
+  describe(`${app.name} example with a failing store`, () => {
+    let server: ExampleServer;
+    beforeAll(async () => {
+      server = await app.start({ store: brokenStore() });
+    });
+    afterAll(async () => {
+      await server?.close();
+    });
+
+    it('answers 503 api_error on reads, keeps serving the app, and reports every failure through onError', async () => {
+      const list = await client(server, 'alice').get('/audit');
+      expect(list.status).toBe(503);
+      expectError(list.body, 'api_error');
+      const one = await client(server, 'alice').get('/audit/aud_x');
+      expect(one.status).toBe(503);
+      expectError(one.body, 'api_error');
+      const created = await client(server, 'alice').post('/payments', { amount: 1, currency: 'USD' });
+      expect(created.status).toBe(201);
+      await server.auditor.flush();
+      expect(server.errors.length).toBeGreaterThanOrEqual(3);
+      expect(server.auditor.stats().failed).toBeGreaterThanOrEqual(1);
+    });
+  });
+}
