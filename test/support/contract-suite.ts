@@ -117,7 +117,7 @@ export function describeContract(app: ExampleApp, kind: StoreKind): void {
     it('answers 401 in the contract format on every route without or with an unknown token, and records nothing', async () => {
       const appId = freshAppId();
       for (const r of ROUTES) {
-        for (const headers of [{}, { authorization: 'Bearer nope' }, { authorization: 'Basic ZGVtbzpkZW1v' }]) {
+        for (const headers of [{}, { authorization: 'Bearer nope' }, { authorization: 'Basic ZGVtbzpkZW1v' }] as Record<string, string>[]) {
           const res = await client(server, undefined, { ...headers, 'app-id': appId })[r.method](r.path(fixtures));
           expect(res.status, `${r.method} ${r.path(fixtures)}`).toBe(401);
           expectError(res.body, 'api_authentication_error');
@@ -281,7 +281,7 @@ export function describeContract(app: ExampleApp, kind: StoreKind): void {
             seen.push(...res.body.data.map((r: AuditRecord) => r.id));
             if (res.body.next_cursor) {
               expect(res.headers.link).toMatch(/^<[^>]+>; rel="next"$/);
-              const link = new URL(/^<([^>]+)>/.exec(res.headers.link)![1]!);
+              const link = new URL(/^<([^>]+)>/.exec(String(res.headers.link))![1]!);
               expect(link.searchParams.get('cursor')).toBe(res.body.next_cursor);
               expect(link.searchParams.get('app_id')).toBe(appId);
               expect(link.searchParams.get('order')).toBe(order);
