@@ -97,6 +97,12 @@ function header(req: Request, name: string): string | null {
   return value ?? null;
 }
 
+/** `/customers` + `/` is `/customers`; `` + `/` is `/`. */
+function joinRoute(base: string, path: string): string {
+  const joined = `${base}${path}`;
+  return joined.length > 1 && joined.endsWith('/') ? joined.slice(0, -1) : joined;
+}
+
 const contexts = new WeakMap<Request, AuditContext>();
 
 /**
@@ -198,7 +204,7 @@ export function expressAudit<const C extends Catalog, A extends AuditActor = Aud
         return;
       }
       context.action = actionType;
-      context.route = `${req.baseUrl}${typeof req.route?.path === 'string' ? req.route.path : ''}` || context.route;
+      if (typeof req.route?.path === 'string') context.route = joinRoute(req.baseUrl, req.route.path);
       if (typeof resourceId === 'string') {
         const value: string | string[] | undefined = req.params[resourceId];
         context.resourceId = Array.isArray(value) ? value.join('/') : (value ?? null);
@@ -226,7 +232,7 @@ export function expressAudit<const C extends Catalog, A extends AuditActor = Aud
       const response = await api.handle(new Request(url, { method: req.method, headers }), {
         actor: actor as A | null,
         ...(id === undefined ? {} : { id }),
-        route: id === undefined ? req.baseUrl || '/' : `${req.baseUrl}/:id`,
+        route: joinRoute(req.baseUrl, id === undefined ? '/' : '/:id'),
         ip: req.ip ?? null,
         request_id: requestIdOf(req) ?? null,
       });
