@@ -1,0 +1,8 @@
+export {
+  sqliteStore,
+  SYNCHRONOUS_MODES,
+  type SqliteStoreOptions,
+  type SynchronousMode,
+} from './sqlite-store.ts';
+export type { SqliteDatabase, SqliteStatement, SqliteValue } from './database.ts';
+export { SCHEMA_VERSION } from './schema.ts';

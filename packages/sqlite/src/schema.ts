@@ -1,0 +1,108 @@
+import { AuditError } from '@audit-trail/core';
+import { inTransaction, type SqliteDatabase } from './database.ts';
+
+/** One step of the schema; `version`s run from 1 without gaps. */
+export interface Migration {
+  readonly version: number;
+  readonly description: string;
+  readonly sql: string;
+}
+
+/** The table recording which migrations were applied, and when. */
+export const SCHEMA_TABLE = 'audit_trail_schema';
+
+/** The indexes of `audit_records`, by the filter whose range scans they serve. */
+export const INDEXES = Object.freeze({
+  created: 'audit_records_account_created',
+  actionType: 'audit_records_account_action',
+  userId: 'audit_records_account_user',
+  resourceId: 'audit_records_account_resource',
+});
+
+/**
+ * The migrations, in order. Never edit one that has shipped: add the next.
+ * `chain_seq`, `prev_hash` and `hash` are reserved for a per-account hash
+ * chain and stay `NULL` until that feature fills them.
+ */
+export const MIGRATIONS: readonly Migration[] = Object.freeze([
+  Object.freeze({
+    version: 1,
+    description: 'audit_records with keyset indexes per account',
+    sql: `
+      CREATE TABLE audit_records (
+        id TEXT NOT NULL PRIMARY KEY,
+        account_id TEXT,
+        created TEXT NOT NULL,
+        action_type TEXT NOT NULL,
+        resource TEXT NOT NULL,
+        resource_id TEXT,
+        user_id TEXT NOT NULL,
+        user_email TEXT,
+        app_id TEXT,
+        outcome TEXT NOT NULL,
+        status_code INTEGER,
+        request_method TEXT,
+        request_path TEXT,
+        request_route TEXT,
+        request_ip TEXT,
+        request_user_agent TEXT,
+        request_id TEXT,
+        trace_id TEXT,
+        span_id TEXT,
+        details TEXT NOT NULL,
+        chain_seq INTEGER,
+        prev_hash TEXT,
+        hash TEXT
+      ) STRICT;
+      CREATE INDEX ${INDEXES.created} ON audit_records (account_id, created, id);
+      CREATE INDEX ${INDEXES.actionType} ON audit_records (account_id, action_type, created, id);
+      CREATE INDEX ${INDEXES.userId} ON audit_records (account_id, user_id, created, id);
+      CREATE INDEX ${INDEXES.resourceId} ON audit_records (account_id, resource_id, created, id);
+    `,
+  }),
+]);
+
+/** The schema version this code writes and reads. */
+export const SCHEMA_VERSION: number = MIGRATIONS.at(-1)!.version;
+
+/** The highest applied migration, 0 for a database the store has never opened. */
+export function schemaVersion(db: SqliteDatabase): number {
+  const table = db.prepare("SELECT 1 AS found FROM sqlite_master WHERE type = 'table' AND name = ?").get(SCHEMA_TABLE);
+  if (!table) return 0;
+  const row = db.prepare(`SELECT max(version) AS version FROM ${SCHEMA_TABLE}`).get() as { version: number | bigint | null };
+  return Number(row.version ?? 0);
+}
+
+/**
+ * Brings the schema up to the last of `migrations`, each in a transaction of
+ * its own and recorded in `audit_trail_schema`; a no-op when it is current.
+ * Refuses a database whose schema is newer than `migrations` know, since
+ * writing to it could break the code that migrated it.
+ */
+export function migrate(db: SqliteDatabase, migrations: readonly Migration[] = MIGRATIONS): void {
+  const known = migrations.at(-1)?.version ?? 0;
+  const found = schemaVersion(db);
+  if (found > known) {
+    throw new AuditError(
+      'store_failed',
+      `sqliteStore: the database's audit schema is at version ${found}, newer than version ${known} ` +
+        'that this @audit-trail/sqlite knows; upgrade @audit-trail/sqlite to open it',
+    );
+  }
+  for (const migration of migrations) {
+    if (migration.version <= found) continue;
+    inTransaction(db, () => {
+      db.exec(
+        `CREATE TABLE IF NOT EXISTS ${SCHEMA_TABLE} (version INTEGER NOT NULL PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT`,
+      );
+      // Another process may have applied it between our read and our write lock.
+      if (schemaVersion(db) >= migration.version) return;
+      db.exec(migration.sql);
+      db.prepare(`INSERT INTO ${SCHEMA_TABLE} (version, description, applied_at) VALUES (?, ?, ?)`).run(
+        migration.version,
+        migration.description,
+        new Date().toISOString(),
+      );
+    });
+  }
+}

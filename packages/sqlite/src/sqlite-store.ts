@@ -1,0 +1,302 @@
+import {
+  AuditError,
+  compareKeyset,
+  type AuditRecord,
+  type JsonValue,
+  type KeysetPosition,
+  type Outcome,
+  type Store,
+  type StoreFilter,
+  type StoreQuery,
+} from '@audit-trail/core';
+import Database from 'better-sqlite3';
+import { inTransaction, isSqliteDatabase, type SqliteDatabase, type SqliteStatement, type SqliteValue } from './database.ts';
+import { INDEXES, migrate } from './schema.ts';
+
+/** Values of `PRAGMA synchronous` the store offers. */
+export const SYNCHRONOUS_MODES = ['normal', 'full'] as const;
+/** One of `SYNCHRONOUS_MODES`. */
+export type SynchronousMode = (typeof SYNCHRONOUS_MODES)[number];
+
+/** Options of `sqliteStore`; copied and frozen when the store is made. */
+export interface SqliteStoreOptions {
+  /**
+   * A file path, opened with better-sqlite3 (the file is created if missing,
+   * its directory is not), or a database you opened, of any driver that has
+   * the `SqliteDatabase` shape.
+   */
+  database: string | SqliteDatabase;
+  /** Whether `close()` closes the database. Default: `true` for a path, `false` for a database you passed. */
+  closeDatabase?: boolean;
+  /** How long a write waits for another connection's lock, in milliseconds (`PRAGMA busy_timeout`). Default 5000. */
+  busyTimeout?: number;
+  /**
+   * `PRAGMA synchronous`. `'normal'` (default): in WAL mode a commit survives
+   * a crash of the process, but the last commits may be lost on power loss.
+   * `'full'`: also survives power loss, at an fsync per batch.
+   */
+  synchronous?: SynchronousMode;
+}
+
+/** The columns of `audit_records` the store writes and reads, in `INSERT` order. */
+const COLUMNS = [
+  'id',
+  'account_id',
+  'created',
+  'action_type',
+  'resource',
+  'resource_id',
+  'user_id',
+  'user_email',
+  'app_id',
+  'outcome',
+  'status_code',
+  'request_method',
+  'request_path',
+  'request_route',
+  'request_ip',
+  'request_user_agent',
+  'request_id',
+  'trace_id',
+  'span_id',
+  'details',
+] as const;
+
+type AuditRow = { [K in (typeof COLUMNS)[number]]: K extends 'status_code' ? number | bigint | null : string | null };
+
+const SELECT = `SELECT ${COLUMNS.join(', ')} FROM audit_records`;
+const INSERT =
+  `INSERT INTO audit_records (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')}) ` +
+  'ON CONFLICT (id) DO NOTHING';
+
+/** Filters compared with `=`, and their columns. */
+const EQUALITY_FILTERS = [
+  ['resource', 'resource'],
+  ['resourceId', 'resource_id'],
+  ['userId', 'user_id'],
+  ['userEmail', 'user_email'],
+  ['appId', 'app_id'],
+  ['outcome', 'outcome'],
+] as const satisfies ReadonlyArray<readonly [keyof StoreFilter, (typeof COLUMNS)[number]]>;
+
+/** Query shapes differ by filters present and the number of action types; this bounds the cache. */
+const MAX_CACHED_QUERIES = 256;
+
+/**
+ * A store in a SQLite database: one row per record in `audit_records`, a
+ * versioned schema migrated on open, and per-account indexes that make every
+ * page a range scan. Opening is synchronous; a configuration mistake throws a
+ * `TypeError` naming the option, a database with a newer schema an
+ * `AuditError`.
+ *
+ * @example
+ * import { createAuditor } from '@audit-trail/core';
+ * import { sqliteStore } from '@audit-trail/sqlite';
+ *
+ * const auditor = createAuditor({ store: sqliteStore({ database: './audit.db' }) });
+ *
+ * @example
+ * // A database you opened (any driver of the `SqliteDatabase` shape); you close it.
+ * import Database from 'better-sqlite3';
+ *
+ * const db = new Database('./app.db');
+ * const store = sqliteStore({ database: db });
+ */
+export function sqliteStore(options: SqliteStoreOptions): Store {
+  const config = resolveOptions(options);
+  const db: SqliteDatabase = typeof config.database === 'string' ? new Database(config.database) : config.database;
+  try {
+    db.exec(`PRAGMA busy_timeout = ${config.busyTimeout}`);
+    // WAL lets readers run beside the writer; it is a property of the file and stays set.
+    db.prepare('PRAGMA journal_mode = WAL').get();
+    db.exec(`PRAGMA synchronous = ${config.synchronous.toUpperCase()}`);
+    migrate(db);
+  } catch (error) {
+    if (config.closeDatabase) db.close();
+    throw error;
+  }
+
+  const insert = db.prepare(INSERT);
+  const selectOne = db.prepare(`${SELECT} WHERE id = ? AND account_id = ?`);
+  const queries = new Map<string, SqliteStatement>();
+  let closed = false;
+
+  const statement = (sql: string): SqliteStatement => {
+    let prepared = queries.get(sql);
+    if (!prepared) {
+      if (queries.size >= MAX_CACHED_QUERIES) queries.delete(queries.keys().next().value!);
+      queries.set(sql, (prepared = db.prepare(sql)));
+    }
+    return prepared;
+  };
+
+  const assertOpen = (): void => {
+    if (closed) throw new AuditError('closed', 'sqliteStore: the store is closed');
+  };
+
+  return Object.freeze({
+    async append(records: readonly AuditRecord[]) {
+      assertOpen();
+      if (records.length === 0) return;
+      const rows = records.map(rowOfRecord);
+      inTransaction(db, () => {
+        for (const row of rows) insert.run(...row);
+      });
+    },
+
+    async query(query: StoreQuery) {
+      assertOpen();
+      const { sql, parameters } = pageQuery(query);
+      return (statement(sql).all(...parameters) as AuditRow[]).map(recordOfRow);
+    },
+
+    async get(accountId: string, id: string) {
+      assertOpen();
+      const row = selectOne.get(id, accountId) as AuditRow | undefined | null;
+      return row ? recordOfRow(row) : null;
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      queries.clear();
+      if (config.closeDatabase) db.close();
+    },
+  });
+}
+
+function resolveOptions(options: SqliteStoreOptions): Readonly<Required<SqliteStoreOptions>> {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError('sqliteStore: options must be an object with a `database`');
+  }
+  const { database, busyTimeout = 5000, synchronous = 'normal' } = options;
+  if (!(typeof database === 'string' ? database.length > 0 : isSqliteDatabase(database))) {
+    throw new TypeError('sqliteStore: database must be a file path or an open database with prepare(), exec() and close()');
+  }
+  if (!Number.isInteger(busyTimeout) || busyTimeout < 0) {
+    throw new TypeError('sqliteStore: busyTimeout must be a whole number of milliseconds, 0 or more');
+  }
+  if (!SYNCHRONOUS_MODES.includes(synchronous)) {
+    throw new TypeError(`sqliteStore: synchronous must be one of ${SYNCHRONOUS_MODES.join(', ')}`);
+  }
+  const closeDatabase = options.closeDatabase ?? typeof database === 'string';
+  if (typeof closeDatabase !== 'boolean') throw new TypeError('sqliteStore: closeDatabase must be a boolean');
+  return Object.freeze({ database, busyTimeout, synchronous, closeDatabase });
+}
+
+/** The parameters of `INSERT`, in `COLUMNS` order. */
+function rowOfRecord(record: AuditRecord): SqliteValue[] {
+  return [
+    record.id,
+    record.account_id,
+    record.created,
+    record.action_type,
+    record.resource,
+    record.resource_id,
+    record.user.id,
+    record.user.email,
+    record.app_id,
+    record.outcome,
+    record.status_code,
+    record.request.method,
+    record.request.path,
+    record.request.route,
+    record.request.ip,
+    record.request.user_agent,
+    record.request.request_id,
+    record.trace?.trace_id ?? null,
+    record.trace?.span_id ?? null,
+    JSON.stringify(record.details),
+  ];
+}
+
+function recordOfRow(row: AuditRow): AuditRecord {
+  return {
+    id: row.id!,
+    created: row.created!,
+    action_type: row.action_type!,
+    resource: row.resource!,
+    resource_id: row.resource_id,
+    user: { id: row.user_id!, email: row.user_email },
+    account_id: row.account_id,
+    app_id: row.app_id,
+    outcome: row.outcome as Outcome,
+    // A driver set to return 64-bit integers as bigint still yields a number here.
+    status_code: row.status_code === null ? null : Number(row.status_code),
+    request: {
+      method: row.request_method,
+      path: row.request_path,
+      route: row.request_route,
+      ip: row.request_ip,
+      user_agent: row.request_user_agent,
+      request_id: row.request_id,
+    },
+    trace: row.trace_id === null ? null : { trace_id: row.trace_id, span_id: row.span_id! },
+    details: JSON.parse(row.details!) as { [key: string]: JsonValue },
+  };
+}
+
+/**
+ * The SQL and parameters of one page. Every bound on the `(created, id)`
+ * order, `from`, `to` and `after`, becomes one row-value comparison per side,
+ * so the index range is bounded at both ends and a deep page costs what the
+ * first one does. Since ids are never empty, `created >= from` is
+ * `(created, id) > (from, '')` and `created < to` is `(created, id) < (to, '')`.
+ */
+export function pageQuery(query: StoreQuery): { sql: string; parameters: SqliteValue[] } {
+  const { filter, order, after } = query;
+  const where = ['account_id = ?'];
+  const parameters: SqliteValue[] = [query.accountId];
+
+  const actionTypes = filter.actionTypes ?? [];
+  if (actionTypes.length === 1) where.push('action_type = ?');
+  else if (actionTypes.length > 1) where.push(`action_type IN (${actionTypes.map(() => '?').join(', ')})`);
+  parameters.push(...actionTypes);
+
+  for (const [key, column] of EQUALITY_FILTERS) {
+    const value = filter[key];
+    if (value === undefined) continue;
+    where.push(`${column} = ?`);
+    parameters.push(value);
+  }
+
+  const lowers: KeysetPosition[] = [];
+  const uppers: KeysetPosition[] = [];
+  if (filter.from !== undefined) lowers.push({ created: filter.from, id: '' });
+  if (filter.to !== undefined) uppers.push({ created: filter.to, id: '' });
+  if (after) (order === 'asc' ? lowers : uppers).push(after);
+  const lower = lowers.reduce<KeysetPosition | undefined>((a, b) => (a && compareKeyset(a, b) >= 0 ? a : b), undefined);
+  const upper = uppers.reduce<KeysetPosition | undefined>((a, b) => (a && compareKeyset(a, b) <= 0 ? a : b), undefined);
+  if (lower) {
+    where.push('(created, id) > (?, ?)');
+    parameters.push(lower.created, lower.id);
+  }
+  if (upper) {
+    where.push('(created, id) < (?, ?)');
+    parameters.push(upper.created, upper.id);
+  }
+
+  const direction = order === 'asc' ? 'ASC' : 'DESC';
+  parameters.push(query.limit);
+  return {
+    sql:
+      `${SELECT} INDEXED BY ${indexFor(filter)} WHERE ${where.join(' AND ')} ` +
+      `ORDER BY created ${direction}, id ${direction} LIMIT ?`,
+    parameters,
+  };
+}
+
+/**
+ * The index to scan. Without ANALYZE statistics SQLite's planner takes the
+ * `(account_id, created, id)` index whenever the range is bound at both ends,
+ * even when an equality filter has an index of its own that reads far fewer
+ * rows; naming the index keeps plans right and stable as the table grows.
+ * Several action types share the time index: an `IN` list on the action
+ * index would return rows out of order and need a sort.
+ */
+function indexFor(filter: StoreFilter): string {
+  if (filter.resourceId !== undefined) return INDEXES.resourceId;
+  if (filter.userId !== undefined) return INDEXES.userId;
+  if (filter.actionTypes?.length === 1) return INDEXES.actionType;
+  return INDEXES.created;
+}
