@@ -19,7 +19,8 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
   if (!(max === Infinity || (Number.isInteger(max) && max > 0))) {
     throw new TypeError('memoryStore: maxRecordsPerAccount must be a positive integer');
   }
-  const byAccount = new Map<string, AuditRecord[]>();
+  // Records without an account are kept under `null`, which no query's account id can equal.
+  const byAccount = new Map<string | null, AuditRecord[]>();
   const ids = new Map<string, AuditRecord>();
   let closed = false;
 
@@ -42,7 +43,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
         if (ids.has(original.id)) continue;
         // A deep copy, so that callers cannot change a stored record afterwards.
         const record = structuredClone(original) as AuditRecord;
-        const account = record.account_id ?? '';
+        const account = record.account_id;
         let list = byAccount.get(account);
         if (!list) byAccount.set(account, (list = []));
         list.splice(upperBound(list, record), 0, record);
