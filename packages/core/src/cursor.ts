@@ -39,23 +39,27 @@ const CREATED = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
  * secret is used.
  */
 export function createCursorCodec(secret?: string | Uint8Array): CursorCodec {
-  let raw: Uint8Array;
-  if (secret === undefined) {
-    raw = crypto.getRandomValues(new Uint8Array(32));
-  } else {
-    raw = typeof secret === 'string' ? encoder.encode(secret) : secret;
+  let raw: Uint8Array | null = null;
+  if (secret !== undefined) {
+    raw = typeof secret === 'string' ? encoder.encode(secret) : secret.slice();
     if (raw.length < 16) throw new TypeError('cursorSecret must be at least 16 bytes');
   }
-  const key = crypto.subtle.importKey('raw', raw as Uint8Array<ArrayBuffer>, { name: 'HMAC', hash: 'SHA-256' }, false, [
-    'sign',
-    'verify',
-  ]);
+  // Made on first use: Cloudflare Workers forbid random values at global scope, where apps build their routers.
+  let key: Promise<CryptoKey> | null = null;
+  const keyOf = (): Promise<CryptoKey> =>
+    (key ??= crypto.subtle.importKey(
+      'raw',
+      (raw ?? crypto.getRandomValues(new Uint8Array(32))) as Uint8Array<ArrayBuffer>,
+      { name: 'HMAC', hash: 'SHA-256' },
+      false,
+      ['sign', 'verify'],
+    ));
   const signed = (accountId: string, payload: string) => encoder.encode(`${accountId}\n${payload}`);
 
   return {
     async seal(accountId, position) {
       const payload = toBase64Url(encoder.encode(JSON.stringify([position.created, position.id])));
-      const mac = new Uint8Array(await crypto.subtle.sign('HMAC', await key, signed(accountId, payload)));
+      const mac = new Uint8Array(await crypto.subtle.sign('HMAC', await keyOf(), signed(accountId, payload)));
       return `${payload}.${toBase64Url(mac)}`;
     },
     async open(accountId, cursor) {
@@ -64,7 +68,7 @@ export function createCursorCodec(secret?: string | Uint8Array): CursorCodec {
       if (!payload || !macText || extra !== undefined) return null;
       const mac = fromBase64Url(macText);
       if (!mac || mac.length !== 32) return null;
-      const ok = await crypto.subtle.verify('HMAC', await key, mac as Uint8Array<ArrayBuffer>, signed(accountId, payload));
+      const ok = await crypto.subtle.verify('HMAC', await keyOf(), mac as Uint8Array<ArrayBuffer>, signed(accountId, payload));
       if (!ok) return null;
       const bytes = fromBase64Url(payload);
       if (!bytes) return null;
