@@ -1,0 +1,9 @@
+export {
+  honoAudit,
+  type AuditEnv,
+  type AuditVariables,
+  type HonoAudit,
+  type HonoAuditOptions,
+  type HonoActionOptions,
+  type HonoRouterOptions,
+} from './audit.ts';
