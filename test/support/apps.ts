@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { createAuditor, memoryStore, type Auditor, type AuditorOptions, type PaymentsOsCatalog, type Store } from '@audit-trail/core';
 import { createApp as createExpressApp } from '@audit-trail/example-express';
+import { createApp as createHonoApp, serveNode } from '@audit-trail/example-hono';
 
 /** A running example server, listening on a loopback port. */
 export interface ExampleServer {
@@ -73,8 +74,26 @@ export const expressExample: ExampleApp = {
   },
 };
 
+export const honoExample: ExampleApp = {
+  name: 'hono',
+  async start(options) {
+    const { auditor, errors } = testAuditor(options);
+    const server = serveNode(createHonoApp({ auditor }), 0, '127.0.0.1');
+    const url = await listening(server);
+    return {
+      url,
+      auditor,
+      errors,
+      async close() {
+        await closeServer(server);
+        await auditor.close();
+      },
+    };
+  },
+};
+
 /** Every example app; the HTTP contract suite runs unchanged against each. */
-export const exampleApps: ExampleApp[] = [expressExample];
+export const exampleApps: ExampleApp[] = [expressExample, honoExample];
 
 /** A store kind the contract suite runs on. */
 export interface StoreKind {
