@@ -1,0 +1,29 @@
+/**
+ * What the store needs of a database client, described by shape so that any
+ * `pg` 8 `Pool` fits (and so would a wrapper or another driver with the same
+ * calls): the store does not pin its users to one `pg` version.
+ */
+
+/** The part of a query result the store reads. */
+export interface PostgresQueryResult {
+  rows: unknown[];
+}
+
+/** Runs one parameterised statement (`$1`, `$2`, … placeholders). */
+export interface PostgresQueryable {
+  query(text: string, values?: unknown[]): Promise<PostgresQueryResult>;
+}
+
+/** One connection checked out of a pool, like `pg.PoolClient`. */
+export interface PostgresPoolClient extends PostgresQueryable {
+  /** Returns the connection to the pool; with an error (or `true`), the pool discards it. */
+  release(error?: Error | boolean): void;
+}
+
+/**
+ * A connection pool, like `pg.Pool`. Statements go through `query`; the
+ * migration transaction checks out one connection with `connect`.
+ */
+export interface PostgresPool extends PostgresQueryable {
+  connect(): Promise<PostgresPoolClient>;
+}

@@ -1,0 +1,157 @@
+import { AuditError } from '@audit-trail/core';
+import type { PostgresPool } from './client.ts';
+
+/** Quoted, schema-qualified names of the objects one store owns. */
+export interface TableNames {
+  /** The schema name, unquoted (for catalog lookups). */
+  schema: string;
+  /** The audit table name, unquoted (the key of its migration history). */
+  table: string;
+  /** `"schema"."table"`. */
+  qualifiedTable: string;
+  /** `"schema"."audit_trail_migrations"`. */
+  qualifiedMigrations: string;
+  /** Quotes an index name derived from the table name, e.g. `"audit_records_user_idx"`. */
+  index(suffix: string): string;
+}
+
+/** One step of the schema's history. Versions are consecutive from 1 and never change once released. */
+export interface Migration {
+  version: number;
+  description: string;
+  /** DDL statements, run in order in one transaction. */
+  statements(names: TableNames): string[];
+}
+
+/** The name of the history table, one per schema, shared by every audit table in it. */
+export const MIGRATIONS_TABLE = 'audit_trail_migrations';
+
+export const MIGRATIONS: readonly Migration[] = Object.freeze([
+  {
+    version: 1,
+    description: 'audit table with keyset indexes',
+    statements: ({ qualifiedTable: t, index }) => [
+      // The columns that are compared in index order use the "C" collation:
+      // byte order is the order core compares ids in, and cheaper than a locale's.
+      `CREATE TABLE ${t} (
+        id text COLLATE "C" PRIMARY KEY,
+        account_id text COLLATE "C",
+        created timestamptz NOT NULL,
+        action_type text COLLATE "C" NOT NULL,
+        resource text NOT NULL,
+        resource_id text COLLATE "C",
+        user_id text COLLATE "C" NOT NULL,
+        user_email text,
+        app_id text,
+        outcome text NOT NULL CHECK (outcome IN ('success', 'failure')),
+        status_code integer,
+        request jsonb NOT NULL,
+        trace_id text,
+        span_id text,
+        details jsonb NOT NULL,
+        chain_seq bigint,
+        prev_hash text,
+        hash text
+      )`,
+      `COMMENT ON TABLE ${t} IS 'audit records of @audit-trail/postgres; chain_seq, prev_hash and hash are reserved for a per-account hash chain'`,
+      `CREATE INDEX ${index('account_idx')} ON ${t} (account_id, created, id)`,
+      `CREATE INDEX ${index('action_idx')} ON ${t} (account_id, action_type, created, id)`,
+      `CREATE INDEX ${index('user_idx')} ON ${t} (account_id, user_id, created, id)`,
+      `CREATE INDEX ${index('resource_idx')} ON ${t} (account_id, resource_id, created, id)`,
+    ],
+  },
+]);
+
+/** The schema version this code writes and reads. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/**
+ * Brings the table up to {@link SCHEMA_VERSION}. Safe to run from many
+ * processes at once: the work happens in one transaction under a
+ * transaction-scoped advisory lock per schema, so exactly one process applies
+ * each migration and the others wait, then find nothing left to do. Refuses a
+ * schema newer than this code.
+ */
+export async function migrate(pool: PostgresPool, names: TableNames): Promise<void> {
+  const latest = SCHEMA_VERSION;
+  // Fast path without a lock or DDL: an up-to-date table needs no privileges beyond reading the history.
+  const applied = await appliedVersion(pool, names);
+  if (applied === latest) return;
+  refuseNewer(applied, latest, names);
+
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query('BEGIN');
+    try {
+      await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`audit-trail:${names.schema}`]);
+      // CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema exists.
+      const { rows } = await client.query('SELECT to_regnamespace($1) IS NOT NULL AS exists', [quoteIdentifier(names.schema)]);
+      if (!(rows[0] as { exists: boolean }).exists) await client.query(`CREATE SCHEMA ${quoteIdentifier(names.schema)}`);
+      await client.query(
+        `CREATE TABLE IF NOT EXISTS ${names.qualifiedMigrations} (
+          table_name text NOT NULL,
+          version integer NOT NULL,
+          description text NOT NULL,
+          applied_at timestamptz NOT NULL DEFAULT now(),
+          PRIMARY KEY (table_name, version)
+        )`,
+      );
+      const current = await appliedVersion(client, names);
+      refuseNewer(current, latest, names);
+      for (const migration of MIGRATIONS.slice(current)) {
+        for (const statement of migration.statements(names)) await client.query(statement);
+        await client.query(`INSERT INTO ${names.qualifiedMigrations} (table_name, version, description) VALUES ($1, $2, $3)`, [
+          names.table,
+          migration.version,
+          migration.description,
+        ]);
+      }
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch((rollbackError: unknown) => {
+        broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+      });
+      throw error;
+    }
+  } finally {
+    // A connection whose rollback failed is in an unknown state: the pool discards it.
+    client.release(broken ?? false);
+  }
+}
+
+/** The highest applied version of the table, 0 when none. */
+async function appliedVersion(db: Pick<PostgresPool, 'query'>, names: TableNames): Promise<number> {
+  const { rows } = await db.query('SELECT to_regclass($1) IS NOT NULL AS exists', [names.qualifiedMigrations]);
+  if (!(rows[0] as { exists: boolean }).exists) return 0;
+  const history = await db.query(`SELECT coalesce(max(version), 0) AS version FROM ${names.qualifiedMigrations} WHERE table_name = $1`, [
+    names.table,
+  ]);
+  return Number((history.rows[0] as { version: number | string }).version);
+}
+
+function refuseNewer(applied: number, latest: number, names: TableNames): void {
+  if (applied > latest) {
+    throw new AuditError(
+      'store_failed',
+      `postgresStore: ${names.qualifiedTable} is at schema version ${applied}, newer than the ${latest} this version of @audit-trail/postgres knows; upgrade the package`,
+    );
+  }
+}
+
+/** Double-quotes an identifier for SQL. */
+export function quoteIdentifier(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** The names of the objects of one audit table. */
+export function tableNames(schema: string, table: string): TableNames {
+  const inSchema = (name: string) => `${quoteIdentifier(schema)}.${quoteIdentifier(name)}`;
+  return Object.freeze({
+    schema,
+    table,
+    qualifiedTable: inSchema(table),
+    qualifiedMigrations: inSchema(MIGRATIONS_TABLE),
+    index: (suffix: string) => quoteIdentifier(`${table}_${suffix}`),
+  });
+}
