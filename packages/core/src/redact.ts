@@ -52,7 +52,8 @@ export interface Redactor {
   text(value: string): string;
 }
 
-const CARD_CANDIDATE = /\b\d(?:[ -]?\d){12,18}\b/g;
+/** A run of digit groups joined by single spaces or dashes, as card numbers are written. */
+const DIGIT_RUN = /\d(?:[ -]?\d)*/g;
 const BEARER = /\b(Bearer|Basic|Token)\s+[A-Za-z0-9\-._~+/]+=*/gi;
 const JWT = /\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g;
 
@@ -70,6 +71,41 @@ export function passesLuhn(digits: string): boolean {
     double = !double;
   }
   return sum % 10 === 0;
+}
+
+/**
+ * Redacts every card number in a run of digit groups. A card number may share
+ * its run with other groups (an expiry date, a CVV, a quantity before it), so
+ * every span of whole groups holding 13–19 digits is checked, and each span
+ * that passes Luhn is censored in full. Digits glued to a group make a longer
+ * number, which is not a card number.
+ */
+function redactCardNumbers(run: string, censor: string): string {
+  const groups = run.split(/[ -]/);
+  const separators = run.match(/[ -]/g) ?? [];
+  if (groups.join('').length < 13) return run;
+  const covered = new Array<boolean>(groups.length).fill(false);
+  // linked[i]: groups i and i + 1 lie in one card number, so one censor replaces both.
+  const linked = new Array<boolean>(groups.length).fill(false);
+  for (let start = 0; start < groups.length; start++) {
+    let digits = '';
+    for (let end = start; end < groups.length; end++) {
+      digits += groups[end];
+      if (digits.length > 19) break;
+      if (digits.length >= 13 && passesLuhn(digits)) {
+        for (let i = start; i <= end; i++) covered[i] = true;
+        for (let i = start; i < end; i++) linked[i] = true;
+      }
+    }
+  }
+  if (!covered.includes(true)) return run;
+  let out = '';
+  for (let i = 0; i < groups.length; i++) {
+    if (!covered[i]) out += groups[i];
+    else if (i === 0 || !linked[i - 1]) out += censor;
+    if (i < separators.length && !linked[i]) out += separators[i];
+  }
+  return out;
 }
 
 function normaliseKey(key: string): string {
@@ -109,14 +145,12 @@ export function createRedactor(options: RedactionOptions = {}): Redactor {
   };
 
   const text = (value: string): string => {
-    if (!scanValues || value.length < 13) return value;
+    // No length shortcut: "Bearer x" is 8 characters long.
+    if (!scanValues) return value;
     return value
       .replace(JWT, censor)
       .replace(BEARER, (_m, scheme: string) => `${scheme} ${censor}`)
-      .replace(CARD_CANDIDATE, (match) => {
-        const digits = match.replace(/[ -]/g, '');
-        return digits.length >= 13 && digits.length <= 19 && passesLuhn(digits) ? censor : match;
-      });
+      .replace(DIGIT_RUN, (run) => redactCardNumbers(run, censor));
   };
 
   const copy = (value: unknown, depth: number, seen: Set<object>): JsonValue => {
@@ -140,7 +174,8 @@ export function createRedactor(options: RedactionOptions = {}): Redactor {
     if (seen.has(value)) return '[Circular]';
     seen.add(value);
     try {
-      if (Array.isArray(value)) return value.map((item) => copy(item, depth + 1, seen));
+      // Array.from, not map: holes of a sparse array become null, as in JSON.
+      if (Array.isArray(value)) return Array.from(value, (item) => copy(item, depth + 1, seen));
       const out: { [key: string]: JsonValue } = {};
       for (const [key, item] of Object.entries(value)) {
         if (item === undefined || typeof item === 'function' || typeof item === 'symbol') continue;
