@@ -112,7 +112,8 @@ const schemas = new WeakMap<Catalog, ReturnType<typeof auditQuerySchema>>();
  * parseAuditQuery(new URLSearchParams('action_type=refund,void&limit=10'), paymentsOsCatalog);
  */
 export function parseAuditQuery<C extends Catalog>(params: URLSearchParams, catalog: C): AuditQuery {
-  const input: Record<string, string | string[]> = {};
+  // No prototype: `?__proto__=x` must be an own key, and so an unknown parameter, not a prototype write.
+  const input: Record<string, string | string[]> = Object.create(null);
   for (const key of new Set(params.keys())) {
     const values = params.getAll(key);
     if (key === 'action_type') input[key] = values;
