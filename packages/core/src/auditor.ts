@@ -221,15 +221,17 @@ export function createAuditor<const C extends Catalog = typeof paymentsOsCatalog
         try {
           await store.append(batch.map((p) => p.record));
           stats.written += batch.length;
+          stats.queued -= batch.length;
         } catch (cause) {
           failure = new AuditError('store_failed', `the store failed to take ${batch.length} record(s): ${toError(cause).message}`, {
             cause,
             records: batch.length,
           });
+          // Moved from queued to failed before onError runs, so that it sees consistent stats.
           stats.failed += batch.length;
+          stats.queued -= batch.length;
           reportError(failure);
         }
-        stats.queued -= batch.length;
         for (const pending of batch) pending.settle?.(failure);
       }
     })().finally(() => {
