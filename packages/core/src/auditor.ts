@@ -151,13 +151,21 @@ export function createAuditor<const C extends Catalog = typeof paymentsOsCatalog
     }
   };
 
-  const build = (input: ActionInput): AuditRecord => {
+  /** Latest instant an id and `created` can hold: 9999-12-31T23:59:59.999Z. */
+  const MAX_TIME = 253_402_300_799_999;
+
+  const stamp = (input: ActionInput): AuditRecord => {
     if (!input || typeof input !== 'object') throw new AuditError('invalid_record', 'an action must be an object');
     const action = input.action_type;
     if (typeof action !== 'string' || !Object.hasOwn(catalog, action)) {
       throw new AuditError('invalid_record', `unknown action_type "${String(action)}": it is not in the catalog`);
     }
     const completed = input.completed_at ?? new Date();
+    // Checked before an id is made from it: a time outside 1970–9999 has no ISO form or id prefix.
+    const time = completed instanceof Date ? completed.getTime() : Number.NaN;
+    if (!(time >= 0 && time <= MAX_TIME)) {
+      throw new AuditError('invalid_record', 'completed_at must be a valid Date between 1970 and 9999');
+    }
     const status = input.status_code ?? null;
     const outcome = input.outcome ?? (status === null ? 'success' : outcomeOfStatus(status));
     const text = redactor ? redactor.text : (s: string) => s;
@@ -184,9 +192,12 @@ export function createAuditor<const C extends Catalog = typeof paymentsOsCatalog
       outcome,
       status_code: status,
       request,
-      trace: input.trace ?? null,
+      // Only the contract's fields: whatever else a trace object carries is not stored.
+      trace: input.trace ? { trace_id: input.trace.trace_id, span_id: input.trace.span_id } : null,
       details: redactor ? redactor.details(input.details) : (structuredClone(input.details ?? {}) as AuditRecord['details']),
     };
+    // z.json() lets a cycle through; unredacted details with one must fail here, not in a store or a response.
+    if (!redactor) JSON.stringify(record.details);
     const parsed = auditRecordSchema.safeParse(record);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
@@ -195,6 +206,16 @@ export function createAuditor<const C extends Catalog = typeof paymentsOsCatalog
       });
     }
     return record as AuditRecord;
+  };
+
+  /** `stamp`, with anything else it throws (a cycle or a function in unredacted details, …) as `invalid_record`. */
+  const build = (input: ActionInput): AuditRecord => {
+    try {
+      return stamp(input);
+    } catch (error) {
+      if (error instanceof AuditError) throw error;
+      throw new AuditError('invalid_record', `invalid action: ${toError(error).message}`, { cause: error });
+    }
   };
 
   const schedule = (): void => {
