@@ -1,7 +1,7 @@
-import { exampleApps, memoryStoreKind } from './support/apps.ts';
+import { exampleApps, storeKinds } from './support/apps.ts';
 import { describeContract, describeStoreOutage } from './support/contract-suite.ts';
 
 for (const app of exampleApps) {
-  describeContract(app, memoryStoreKind);
+  for (const kind of storeKinds) describeContract(app, kind);
   describeStoreOutage(app);
 }

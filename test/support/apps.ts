@@ -1,4 +1,10 @@
+import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { postgresStore } from '@audit-trail/postgres';
+import { sqliteStore } from '@audit-trail/sqlite';
+import { inject } from 'vitest';
 import type { Server } from 'node:http';
 import { createAuditor, memoryStore, type Auditor, type AuditorOptions, type PaymentsOsCatalog, type Store } from '@audit-trail/core';
 import { createApp as createExpressApp } from '@audit-trail/example-express';
@@ -102,3 +108,27 @@ export interface StoreKind {
 }
 
 export const memoryStoreKind: StoreKind = { name: 'memory', open: async () => memoryStore() };
+
+/** A SQLite file in a fresh temporary directory, removed when the process exits. */
+export const sqliteStoreKind: StoreKind = {
+  name: 'sqlite',
+  async open() {
+    const dir = mkdtempSync(join(tmpdir(), 'audit-trail-contract-'));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    return sqliteStore({ database: join(dir, 'audit.db') });
+  },
+};
+
+/** The test PostgreSQL server (embedded, or `DATABASE_URL`), in a fresh schema. */
+export const postgresStoreKind: StoreKind = {
+  name: 'postgres',
+  async open() {
+    const schema = `contract_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
+    const store = postgresStore({ connectionString: inject('databaseUrl'), schema });
+    await store.migrate();
+    return store;
+  },
+};
+
+/** Every store kind the contract suite runs on. */
+export const storeKinds: StoreKind[] = [memoryStoreKind, sqliteStoreKind, postgresStoreKind];
