@@ -116,7 +116,7 @@ let errors: AuditError[];
 let auditors: Auditor<any>[];
 const onError = (error: AuditError) => errors.push(error);
 function auditorFor(store: Store, options: Omit<Parameters<typeof createAuditor>[0], 'store'> = {}): Auditor {
-  const auditor = createAuditor({ store, onError, ...options }) as Auditor;
+  const auditor = createAuditor({ store, onError, retry: false, ...options }) as Auditor;
   auditors.push(auditor);
   return auditor;
 }
@@ -383,7 +383,7 @@ describe('invalid input', () => {
     expect(() => auditor.tryRecord(input as ActionInput)).not.toThrow();
     expect(errors.map((e) => e.code)).toEqual(['invalid_record']); // only tryRecord reports
     await auditor.flush();
-    expect(auditor.stats()).toEqual({ queued: 0, written: 0, dropped: 0, failed: 0 });
+    expect(auditor.stats()).toEqual({ queued: 0, written: 0, dropped: 0, failed: 0, retried: 0 });
     expect(store.batches).toEqual([]);
   });
 
@@ -437,7 +437,7 @@ describe('batching', () => {
     await vi.advanceTimersByTimeAsync(1);
     expect(store.batches.map((b) => b.length)).toEqual([2]);
     await vi.advanceTimersByTimeAsync(0);
-    expect(auditor.stats()).toEqual({ queued: 0, written: 2, dropped: 0, failed: 0 });
+    expect(auditor.stats()).toEqual({ queued: 0, written: 2, dropped: 0, failed: 0, retried: 0 });
     // The next record waits a full interval again.
     auditor.record(refund());
     await vi.advanceTimersByTimeAsync(49);
@@ -452,7 +452,7 @@ describe('batching', () => {
     for (let i = 0; i < 250; i++) auditor.record(refund());
     await auditor.flush();
     expect(store.batches.map((b) => b.length)).toEqual([100, 100, 50]);
-    expect(auditor.stats()).toEqual({ queued: 0, written: 250, dropped: 0, failed: 0 });
+    expect(auditor.stats()).toEqual({ queued: 0, written: 250, dropped: 0, failed: 0, retried: 0 });
   });
 });
 
@@ -486,7 +486,7 @@ describe('flush', () => {
     expect(store.batches).toHaveLength(2);
     open(1);
     await flushing;
-    expect(auditor.stats()).toEqual({ queued: 0, written: 2, dropped: 0, failed: 0 });
+    expect(auditor.stats()).toEqual({ queued: 0, written: 2, dropped: 0, failed: 0, retried: 0 });
   });
 });
 
@@ -520,7 +520,7 @@ describe('close', () => {
     await first;
     expect(store.events).toEqual(['append:5', 'close']);
     expect(store.closeCalls).toBe(1);
-    expect(auditor.stats()).toEqual({ queued: 0, written: 5, dropped: 0, failed: 0 });
+    expect(auditor.stats()).toEqual({ queued: 0, written: 5, dropped: 0, failed: 0, retried: 0 });
   });
 
   it('refuses later records as closed, counts them dropped and reports them', async () => {
@@ -537,7 +537,7 @@ describe('close', () => {
     expect(() => auditor.tryRecord(refund())).not.toThrow();
     expect(errors.map((e) => e.code)).toEqual(['closed', 'closed', 'closed']);
     expect(errors[0]).toBe(error);
-    expect(auditor.stats()).toEqual({ queued: 0, written: 1, dropped: 3, failed: 0 });
+    expect(auditor.stats()).toEqual({ queued: 0, written: 1, dropped: 3, failed: 0, retried: 0 });
     expect(store.batches.map((b) => b.length)).toEqual([1]);
   });
 
@@ -553,7 +553,7 @@ describe('close', () => {
     open(0);
     await closing;
     expect(store.events).toEqual(['append:1', 'close']);
-    expect(auditor.stats()).toEqual({ queued: 0, written: 1, dropped: 1, failed: 0 });
+    expect(auditor.stats()).toEqual({ queued: 0, written: 1, dropped: 1, failed: 0, retried: 0 });
   });
 });
 
@@ -562,7 +562,7 @@ describe('maxQueueSize', () => {
     const { store, open } = gatedStore();
     const auditor = auditorFor(store, { batchSize: 1, maxQueueSize: 3, flushIntervalMs: 1 });
     for (let i = 0; i < 3; i++) auditor.record(refund());
-    expect(auditor.stats()).toEqual({ queued: 3, written: 0, dropped: 0, failed: 0 });
+    expect(auditor.stats()).toEqual({ queued: 3, written: 0, dropped: 0, failed: 0, retried: 0 });
     const error = expectAuditError(
       thrown(() => auditor.record(refund())),
       'queue_full',
@@ -573,7 +573,7 @@ describe('maxQueueSize', () => {
     await expect(auditor.recordDurable(refund())).rejects.toMatchObject({ code: 'queue_full' });
     expect(errors.map((e) => e.code)).toEqual(['queue_full', 'queue_full', 'queue_full']);
     expect(errors[0]).toBe(error);
-    expect(auditor.stats()).toEqual({ queued: 3, written: 0, dropped: 3, failed: 0 });
+    expect(auditor.stats()).toEqual({ queued: 3, written: 0, dropped: 3, failed: 0, retried: 0 });
     open(0);
     open(1);
     open(2);
@@ -581,7 +581,7 @@ describe('maxQueueSize', () => {
     auditor.record(refund());
     open(3);
     await auditor.flush();
-    expect(auditor.stats()).toEqual({ queued: 0, written: 4, dropped: 3, failed: 0 });
+    expect(auditor.stats()).toEqual({ queued: 0, written: 4, dropped: 3, failed: 0, retried: 0 });
   });
 });
 
@@ -599,13 +599,13 @@ describe('store failures', () => {
     expect(error.cause).toBe(cause);
     expect(error.records).toBe(3);
     expect(error.message).toContain('disk full');
-    expect(auditor.stats()).toEqual({ queued: 0, written: 0, dropped: 0, failed: 3 });
+    expect(auditor.stats()).toEqual({ queued: 0, written: 0, dropped: 0, failed: 3, retried: 0 });
 
     const durable = auditor.recordDurable(refund());
     await auditor.flush();
     await expect(durable).rejects.toBeInstanceOf(AuditError);
     await expect(durable).rejects.toMatchObject({ code: 'store_failed', records: 1, cause });
-    expect(auditor.stats()).toEqual({ queued: 0, written: 0, dropped: 0, failed: 4 });
+    expect(auditor.stats()).toEqual({ queued: 0, written: 0, dropped: 0, failed: 4, retried: 0 });
   });
 
   it('reports failures of timer-driven writes without any unhandled rejection', async () => {
@@ -644,8 +644,10 @@ describe('store failures', () => {
     const auditor = auditorFor(store, { batchSize: 2, flushIntervalMs: 60_000 });
     const results = Array.from({ length: 6 }, () => auditor.recordDurable(refund()).then(() => 'ok', (e: AuditError) => e.code));
     await auditor.flush();
-    expect(await Promise.all(results)).toEqual(['ok', 'ok', 'store_failed', 'store_failed', 'ok', 'ok']);
-    expect(auditor.stats()).toEqual({ queued: 0, written: 4, dropped: 0, failed: 2 });
+    // A durable record starts a write at once ([r0]); the rest follow in batches of two: [r1, r2] fails.
+    expect(store.batches.map((batch) => batch.length)).toEqual([1, 2, 2, 1]);
+    expect(await Promise.all(results)).toEqual(['ok', 'store_failed', 'store_failed', 'ok', 'ok', 'ok']);
+    expect(auditor.stats()).toEqual({ queued: 0, written: 4, dropped: 0, failed: 2, retried: 0 });
     expect(store.written).toHaveLength(4);
   });
 
@@ -656,6 +658,7 @@ describe('store failures', () => {
     const calls: AuditErrorCode[] = [];
     const auditor = createAuditor({
       store,
+      retry: false,
       maxQueueSize: 1,
       flushIntervalMs: 60_000,
       onError: (error) => {
@@ -674,12 +677,12 @@ describe('store failures', () => {
     expect(() => auditor.reportError(new AuditError('hook_failed', 'x'))).not.toThrow();
     await expect(auditor.flush()).resolves.toBeUndefined();
     expect(calls).toEqual(['queue_full', 'invalid_record', 'hook_failed', 'store_failed']);
-    expect(auditor.stats()).toEqual({ queued: 0, written: 0, dropped: 1, failed: 1 });
+    expect(auditor.stats()).toEqual({ queued: 0, written: 0, dropped: 1, failed: 1, retried: 0 });
   });
 
   it('reports to console.error when no onError is given', async () => {
     const consoleError = vi.spyOn(console, 'error').mockImplementation(() => {});
-    const auditor = createAuditor({ store: { ...memoryStore(), append: () => Promise.reject(new Error('nope')) } });
+    const auditor = createAuditor({ store: { ...memoryStore(), append: () => Promise.reject(new Error('nope')) }, retry: false });
     auditors.push(auditor);
     auditor.record(refund());
     await auditor.flush();
@@ -718,7 +721,7 @@ describe('records queued while a batch is written', () => {
     open(0);
     open(1);
     await vi.waitFor(() => expect(store.written).toEqual([a.id, b.id, c.id]), { timeout: 2_000 });
-    expect(auditor.stats()).toEqual({ queued: 0, written: 3, dropped: 0, failed: 0 });
+    expect(auditor.stats()).toEqual({ queued: 0, written: 3, dropped: 0, failed: 0, retried: 0 });
   });
 
   it('are written when a slow append is under way (real time)', async () => {
@@ -791,7 +794,7 @@ describe('order and stats', () => {
             await sleep(1);
             if (failOn(call)) throw new Error('failed');
           });
-          auditor = createAuditor({ store, batchSize: 3, maxQueueSize: 5, flushIntervalMs: 1, onError: (e) => check(`onError ${e.code}`) });
+          auditor = createAuditor({ store, retry: false, batchSize: 3, maxQueueSize: 5, flushIntervalMs: 1, onError: (e) => check(`onError ${e.code}`) });
           let dropped = 0;
           for (const { burst, pause } of steps) {
             for (let i = 0; i < burst; i++) {

@@ -45,8 +45,10 @@ export interface AuditorStats {
   written: number;
   /** Records refused because the queue was full or the auditor closed. */
   dropped: number;
-  /** Records the store failed to take. */
+  /** Records the store failed to take after every retry. */
   failed: number;
+  /** Records sent to the store again after a failed attempt (one count per record and retry). */
+  retried: number;
 }
 
 export interface AuditorOptions<C extends Catalog> {
@@ -65,8 +67,44 @@ export interface AuditorOptions<C extends Catalog> {
   batchSize?: number;
   /** Longest wait before a partial batch is written, in ms. Default 20. */
   flushIntervalMs?: number;
-  /** Records that may wait for the store; past this, new records are dropped and reported. Default 10,000. */
+  /** Records that may wait for the store: the bound on the auditor's memory. Default 10,000. */
   maxQueueSize?: number;
+  /**
+   * What to drop when a record arrives and the queue is full: the new record
+   * (`drop-newest`, the default: what is queued keeps its order) or the oldest
+   * queued one (`drop-oldest`: the newest actions win). Either way the drop is
+   * counted and reported through `onError`; a required action is never queued
+   * in place of another and is refused instead.
+   */
+  overflow?: OverflowPolicy;
+  /** Retries of a failed batch, with exponential backoff and full jitter; `false` for none. */
+  retry?: RetryOptions | false;
+  /**
+   * How long `recordDurable` (and so a required action) waits for its batch,
+   * in ms, before it is told the record is not stored. Default 5,000. The
+   * write itself is not abandoned: at most one batch is ever in flight.
+   */
+  durableTimeoutMs?: number;
+  /**
+   * Fail-closed actions: adapters hold the response of these until their
+   * record is stored, and answer 503 instead if it cannot be.
+   */
+  requiredActions?: readonly ActionTypeOf<C>[];
+}
+
+/** What to drop when the queue is full. */
+export const OVERFLOW_POLICIES = ['drop-newest', 'drop-oldest'] as const;
+export type OverflowPolicy = (typeof OVERFLOW_POLICIES)[number];
+
+export interface RetryOptions {
+  /** Retries after the first attempt. Default 3. */
+  retries?: number;
+  /** Upper bound of the first backoff, in ms; doubles per retry. Default 100. */
+  initialDelayMs?: number;
+  /** Largest backoff, in ms. Default 5,000. */
+  maxDelayMs?: number;
+  /** Whether an error is worth retrying. Default: every error is. */
+  isTransient?: (error: unknown) => boolean;
 }
 
 /**
@@ -95,6 +133,8 @@ export interface Auditor<C extends Catalog = Catalog> {
   tryRecord(input: ActionInput<ActionTypeOf<C>>): void;
   /** Reports a failure (a hook that threw, …) through `onError`. */
   reportError(error: AuditError): void;
+  /** Whether an action is fail-closed (see `requiredActions`). */
+  isRequired(actionType: string): boolean;
   /** Resolves once everything queued before the call has been written or failed. */
   flush(): Promise<void>;
   /** Stops accepting records, drains the queue, then closes the store. */
@@ -107,11 +147,15 @@ interface Pending {
   settle?: (error: AuditError | null) => void;
 }
 
-function positiveInteger(name: string, value: number | undefined, fallback: number): number {
+function positiveInteger(name: string, value: number | undefined, fallback: number, min = 1): number {
   if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < 1) throw new TypeError(`createAuditor: ${name} must be a positive integer`);
+  if (!Number.isInteger(value) || value < min) {
+    throw new TypeError(`createAuditor: ${name} must be an integer of at least ${min}`);
+  }
   return value;
 }
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 function nullableString(value: unknown): string | null {
   if (value === undefined || value === null) return null;
@@ -133,10 +177,27 @@ export function createAuditor<const C extends Catalog = typeof paymentsOsCatalog
   const batchSize = positiveInteger('batchSize', options.batchSize, 100);
   const flushIntervalMs = positiveInteger('flushIntervalMs', options.flushIntervalMs, 20);
   const maxQueueSize = positiveInteger('maxQueueSize', options.maxQueueSize, 10_000);
+  const overflow = options.overflow ?? 'drop-newest';
+  if (!OVERFLOW_POLICIES.includes(overflow)) {
+    throw new TypeError(`createAuditor: overflow must be one of ${OVERFLOW_POLICIES.join(', ')}`);
+  }
+  const retry = options.retry === false ? { retries: 0 } : (options.retry ?? {});
+  const retries = positiveInteger('retry.retries', retry.retries, 3, 0);
+  const initialDelayMs = positiveInteger('retry.initialDelayMs', retry.initialDelayMs, 100);
+  const maxDelayMs = positiveInteger('retry.maxDelayMs', retry.maxDelayMs, 5_000);
+  const isTransient = retry.isTransient ?? (() => true);
+  const durableTimeoutMs = positiveInteger('durableTimeoutMs', options.durableTimeoutMs, 5_000);
+  const required = new Set<string>();
+  for (const action of options.requiredActions ?? []) {
+    if (!Object.hasOwn(catalog, action)) {
+      throw new TypeError(`createAuditor: requiredActions names "${String(action)}", which is not in the catalog`);
+    }
+    required.add(action);
+  }
   const redactor: Redactor | null = options.redaction === false ? null : createRedactor(options.redaction ?? {});
   const onError = options.onError ?? ((error: AuditError) => console.error('[audit-trail]', error));
 
-  const stats: AuditorStats = { queued: 0, written: 0, dropped: 0, failed: 0 };
+  const stats: AuditorStats = { queued: 0, written: 0, dropped: 0, failed: 0, retried: 0 };
   let queue: Pending[] = [];
   let writing: Promise<void> | null = null;
   let timer: ReturnType<typeof setTimeout> | null = null;
@@ -231,6 +292,20 @@ export function createAuditor<const C extends Catalog = typeof paymentsOsCatalog
     }
   };
 
+  /** Appends one batch, retrying transient failures with exponential backoff and full jitter. */
+  const writeBatch = async (records: AuditRecord[]): Promise<void> => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await store.append(records);
+        return;
+      } catch (cause) {
+        if (attempt >= retries || !isTransient(cause)) throw cause;
+        stats.retried += records.length;
+        await sleep(Math.random() * Math.min(maxDelayMs, initialDelayMs * 2 ** attempt));
+      }
+    }
+  };
+
   /** Writes batches one at a time, in queue order, until the queue is empty. */
   const drain = (): Promise<void> => {
     if (writing) return writing;
@@ -240,7 +315,7 @@ export function createAuditor<const C extends Catalog = typeof paymentsOsCatalog
         queue = queue.length <= batchSize ? [] : queue.slice(batchSize);
         let failure: AuditError | null = null;
         try {
-          await store.append(batch.map((p) => p.record));
+          await writeBatch(batch.map((p) => p.record));
           stats.written += batch.length;
           stats.queued -= batch.length;
         } catch (cause) {
@@ -263,26 +338,38 @@ export function createAuditor<const C extends Catalog = typeof paymentsOsCatalog
     return writing;
   };
 
+  const refuse = (code: 'closed' | 'queue_full', record: AuditRecord): AuditError => {
+    stats.dropped++;
+    const error = new AuditError(
+      code,
+      code === 'closed'
+        ? `the auditor is closed; ${record.action_type} ${record.id} was not recorded`
+        : `the write queue is full (${maxQueueSize}); ${record.action_type} ${record.id} was not recorded`,
+      { records: 1 },
+    );
+    reportError(error);
+    return error;
+  };
+
   const enqueue = (record: AuditRecord, settle?: (error: AuditError | null) => void): void => {
-    if (closed) {
-      stats.dropped++;
-      const error = new AuditError('closed', `the auditor is closed; ${record.action_type} ${record.id} was not recorded`, { records: 1 });
-      reportError(error);
-      throw error;
-    }
+    if (closed) throw refuse('closed', record);
     if (stats.queued >= maxQueueSize) {
-      stats.dropped++;
-      const error = new AuditError(
-        'queue_full',
-        `the write queue is full (${maxQueueSize}); ${record.action_type} ${record.id} was not recorded`,
-        { records: 1 },
-      );
-      reportError(error);
-      throw error;
+      // Under drop-oldest the oldest record still waiting makes room, unless the new one is awaited:
+      // a caller waiting for durability is told at once rather than displacing another record.
+      const oldest = overflow === 'drop-oldest' && !settle && queue.length > 0 ? queue.shift()! : null;
+      if (!oldest) throw refuse('queue_full', record);
+      stats.queued--;
+      const error = refuse('queue_full', oldest.record);
+      oldest.settle?.(error);
     }
     queue.push(settle ? { record, settle } : { record });
     stats.queued++;
-    schedule();
+    if (settle) {
+      // Someone is waiting: write now rather than after the batch interval.
+      if (timer) clearTimeout(timer);
+      timer = null;
+      void drain();
+    } else schedule();
   };
 
   const auditor: Auditor<C> = {
@@ -291,12 +378,28 @@ export function createAuditor<const C extends Catalog = typeof paymentsOsCatalog
     record(input) {
       const record = build(input);
       enqueue(record);
-      return record as AuditRecord<ActionTypeOf<C>>;
+      // A copy: the queued record must not change before the store has it.
+      return structuredClone(record) as AuditRecord<ActionTypeOf<C>>;
     },
     recordDurable(input) {
       return new Promise((resolve, reject) => {
         const record = build(input);
-        enqueue(record, (error) => (error ? reject(error) : resolve(record as AuditRecord<ActionTypeOf<C>>)));
+        let settled = false;
+        const deadline = setTimeout(() => {
+          settled = true;
+          reject(
+            new AuditError('store_failed', `the store did not confirm ${record.action_type} ${record.id} within ${durableTimeoutMs} ms`, {
+              records: 1,
+            }),
+          );
+        }, durableTimeoutMs);
+        enqueue(record, (error) => {
+          clearTimeout(deadline);
+          if (settled) return;
+          settled = true;
+          if (error) reject(error);
+          else resolve(structuredClone(record) as AuditRecord<ActionTypeOf<C>>);
+        });
       });
     },
     tryRecord(input) {
@@ -309,6 +412,7 @@ export function createAuditor<const C extends Catalog = typeof paymentsOsCatalog
       }
     },
     reportError,
+    isRequired: (actionType) => required.has(actionType),
     async flush() {
       if (timer) clearTimeout(timer);
       timer = null;

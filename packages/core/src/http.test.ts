@@ -137,7 +137,7 @@ describe('recordRequest', () => {
   it('records nothing for a request without an action', async () => {
     recordRequest(auditor, context({ action: null }), alice, facts());
     expect(await recorded()).toEqual([]);
-    expect(auditor.stats()).toEqual({ queued: 0, written: 0, dropped: 0, failed: 0 });
+    expect(auditor.stats()).toEqual({ queued: 0, written: 0, dropped: 0, failed: 0, retried: 0 });
     expect(errors).toEqual([]);
   });
 
@@ -145,7 +145,7 @@ describe('recordRequest', () => {
     recordRequest(auditor, context(), null, facts());
     recordRequest(auditor, context(), undefined, facts());
     expect(await recorded()).toEqual([]);
-    expect(auditor.stats()).toEqual({ queued: 0, written: 0, dropped: 0, failed: 0 });
+    expect(auditor.stats()).toEqual({ queued: 0, written: 0, dropped: 0, failed: 0, retried: 0 });
     expect(errors).toEqual([]);
   });
 

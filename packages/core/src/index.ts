@@ -60,6 +60,9 @@ export {
 export { memoryStore, type MemoryStoreOptions } from './memory-store.ts';
 export {
   createAuditor,
+  OVERFLOW_POLICIES,
+  type OverflowPolicy,
+  type RetryOptions,
   type ActionInput,
   type AuditActor,
   type Auditor,
