@@ -89,7 +89,7 @@ export interface AuditorOptions<C extends Catalog> {
    * Fail-closed actions: adapters hold the response of these until their
    * record is stored, and answer 503 instead if it cannot be.
    */
-  requiredActions?: readonly ActionTypeOf<C>[];
+  requiredActions?: readonly NoInfer<ActionTypeOf<C>>[];
 }
 
 /** What to drop when the queue is full. */
