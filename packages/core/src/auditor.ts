@@ -81,8 +81,9 @@ export interface AuditorOptions<C extends Catalog> {
   retry?: RetryOptions | false;
   /**
    * How long `recordDurable` (and so a required action) waits for its batch,
-   * in ms, before it is told the record is not stored. Default 5,000. The
-   * write itself is not abandoned: at most one batch is ever in flight.
+   * in ms, before it is told the record is not stored (and `onError` hears of
+   * it). Default 5,000. The write itself is not abandoned — at most one batch
+   * is ever in flight — so the record may still be stored afterwards.
    */
   durableTimeoutMs?: number;
   /**
@@ -387,11 +388,13 @@ export function createAuditor<const C extends Catalog = typeof paymentsOsCatalog
         let settled = false;
         const deadline = setTimeout(() => {
           settled = true;
-          reject(
-            new AuditError('store_failed', `the store did not confirm ${record.action_type} ${record.id} within ${durableTimeoutMs} ms`, {
-              records: 1,
-            }),
+          const error = new AuditError(
+            'store_failed',
+            `the store did not confirm ${record.action_type} ${record.id} within ${durableTimeoutMs} ms; it may still be written`,
+            { records: 1 },
           );
+          reportError(error);
+          reject(error);
         }, durableTimeoutMs);
         enqueue(record, (error) => {
           clearTimeout(deadline);

@@ -1,6 +1,6 @@
-import type { Auditor, AuditActor } from './auditor.ts';
-import type { Catalog } from './catalog.ts';
-import { AuditError, toError } from './errors.ts';
+import type { ActionInput, Auditor, AuditActor } from './auditor.ts';
+import type { ActionTypeOf, Catalog } from './catalog.ts';
+import { ApiError, AuditError, toError } from './errors.ts';
 import { CLIENT_CLOSED_REQUEST, outcomeOfStatus, type AuditTrace } from './record.ts';
 
 /**
@@ -63,21 +63,17 @@ export async function runHook<T>(
 }
 
 /**
- * Records a finished request: the outcome is what the client got — `failure`
- * for 4xx/5xx, for an error, and for an abort (status 499). Requests without
- * an action or without an authenticated actor are not recorded. Never throws.
+ * The action a finished request performed: the outcome is what the client
+ * got — `failure` for 4xx/5xx, for an error, and for an abort (status 499).
+ * `null` for requests without an action or without an authenticated actor:
+ * those are not recorded.
  */
-export function recordRequest<C extends Catalog>(
-  auditor: Auditor<C>,
-  context: AuditContext,
-  actor: AuditActor | null | undefined,
-  facts: RequestFacts,
-): void {
-  if (context.action === null || !actor) return;
+export function requestAction(context: AuditContext, actor: AuditActor | null | undefined, facts: RequestFacts): ActionInput | null {
+  if (context.action === null || !actor) return null;
   const status = facts.aborted ? CLIENT_CLOSED_REQUEST : facts.status;
   const failed = facts.aborted || facts.error || outcomeOfStatus(status) === 'failure';
-  auditor.tryRecord({
-    action_type: context.action as never,
+  return {
+    action_type: context.action,
     resource_id: context.resourceId,
     user: actor.user,
     account_id: actor.account_id ?? null,
@@ -95,5 +91,50 @@ export function recordRequest<C extends Catalog>(
     trace: facts.trace,
     details: context.details,
     completed_at: facts.completed_at,
-  });
+  };
 }
+
+/** Records a finished request (see `requestAction`). Never throws: failures go to `onError`. */
+export function recordRequest<C extends Catalog>(
+  auditor: Auditor<C>,
+  context: AuditContext,
+  actor: AuditActor | null | undefined,
+  facts: RequestFacts,
+): void {
+  const input = requestAction(context, actor, facts);
+  if (input) auditor.tryRecord(input as ActionInput<ActionTypeOf<C>>);
+}
+
+/**
+ * Records a request of a fail-closed action before its response is released:
+ * resolves `true` once the record is stored (or when there is nothing to
+ * record), `false` when it could not be stored — the adapter then answers 503
+ * instead. The failure has been reported through `onError`. Never rejects.
+ */
+export async function recordRequestDurably<C extends Catalog>(
+  auditor: Auditor<C>,
+  context: AuditContext,
+  actor: AuditActor | null | undefined,
+  facts: RequestFacts,
+): Promise<boolean> {
+  const input = requestAction(context, actor, facts);
+  if (!input) return true;
+  try {
+    await auditor.recordDurable(input as ActionInput<ActionTypeOf<C>>);
+    return true;
+  } catch (error) {
+    // The auditor reports what it refuses or cannot store; bad input it only throws.
+    if (!(error instanceof AuditError) || error.code === 'invalid_record') {
+      auditor.reportError(error instanceof AuditError ? error : new AuditError('invalid_record', toError(error).message, { cause: error }));
+    }
+    return false;
+  }
+}
+
+/** The error answer of a fail-closed action whose record could not be stored. */
+export const REQUIRED_RECORD_UNAVAILABLE = new ApiError(
+  503,
+  'api_error',
+  'The action could not be recorded in the audit trail, so it is reported as not completed; try again later.',
+  'audit_trail',
+);

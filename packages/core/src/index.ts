@@ -101,6 +101,9 @@ export { parseTraceparent } from './trace.ts';
 export {
   createAuditContext,
   recordRequest,
+  recordRequestDurably,
+  REQUIRED_RECORD_UNAVAILABLE,
+  requestAction,
   runHook,
   type AuditContext,
   type RequestFacts,

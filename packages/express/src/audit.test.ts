@@ -249,3 +249,81 @@ describe('expressAudit', () => {
     expect(res.body.message).toMatch(/app\.use\(audit\.middleware\)/);
   });
 });
+
+describe('expressAudit fail-closed actions', () => {
+  function failClosed(store: Store, durableTimeoutMs = 2_000) {
+    const errors: AuditError[] = [];
+    const auditor = createAuditor({
+      store,
+      flushIntervalMs: 60_000,
+      retry: false,
+      durableTimeoutMs,
+      requiredActions: ['replace_authentication_keys'],
+      onError: (e) => errors.push(e),
+    });
+    const audit = expressAudit({ auditor, identify: () => alice });
+    const app = express();
+    app.use(audit.middleware);
+    let sideEffects = 0;
+    app.post('/apps/:app_id/keys', audit.action('replace_authentication_keys', { resourceId: 'app_id' }), (_req, res) => {
+      sideEffects++;
+      res.setHeader('x-new-key', 'k_123');
+      res.status(201).json({ replaced: true });
+    });
+    app.post('/apps/:app_id/keys/stream', audit.action('replace_authentication_keys', { resourceId: 'app_id' }), (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('part 1;');
+      res.write('part 2;');
+      res.end('end');
+    });
+    app.get('/payments', audit.action('search_payments'), (_req, res) => {
+      res.json([]);
+    });
+    return { app, auditor, errors, sideEffects: () => sideEffects };
+  }
+
+  const stored = (store: Store) => store.query({ accountId: 'acc_1', filter: {}, order: 'asc', limit: 100 });
+
+  it('releases the response only once its record is stored', async () => {
+    const store = memoryStore();
+    const { app } = failClosed(store);
+    const res = await request(app).post('/apps/app_1/keys').expect(201);
+    expect(res.body).toEqual({ replaced: true });
+    expect(res.headers['x-new-key']).toBe('k_123');
+    // No flush: the batch interval is a minute, yet the record is already there.
+    const records = await stored(store);
+    expect(records.map((r) => [r.action_type, r.resource_id, r.status_code, r.outcome])).toEqual([
+      ['replace_authentication_keys', 'app_1', 201, 'success'],
+    ]);
+  });
+
+  it('releases a response written in parts intact', async () => {
+    const store = memoryStore();
+    const { app } = failClosed(store);
+    const res = await request(app).post('/apps/app_1/keys/stream').expect(200);
+    expect(res.text).toBe('part 1;part 2;end');
+    expect(res.headers['content-type']).toBe('text/plain');
+    expect((await stored(store)).map((r) => r.status_code)).toEqual([200]);
+  });
+
+  it('answers 503 in the contract format when the store cannot take the record, hiding the handler’s answer', async () => {
+    const failing: Store = { ...memoryStore(), append: async () => Promise.reject(new Error('disk full')) };
+    const { app, errors, sideEffects } = failClosed(failing);
+    const res = await request(app).post('/apps/app_1/keys').expect(503);
+    expect(res.body).toEqual({ category: 'api_error', description: expect.any(String), more_info: 'audit_trail' });
+    expect(res.headers['x-new-key']).toBeUndefined();
+    expect(sideEffects()).toBe(1);
+    expect(errors.map((e) => e.code)).toContain('store_failed');
+    // Actions that are not required still answer as usual.
+    await request(app).get('/payments').expect(200);
+  });
+
+  it('answers 503 when the store does not confirm in time', async () => {
+    const hanging: Store = { ...memoryStore(), append: () => new Promise(() => {}) };
+    const { app, errors } = failClosed(hanging, 50);
+    const started = Date.now();
+    await request(app).post('/apps/app_1/keys').expect(503);
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(errors.some((e) => /did not confirm/.test(e.message))).toBe(true);
+  });
+});

@@ -4,6 +4,8 @@ import {
   createAuditContext,
   parseTraceparent,
   recordRequest,
+  recordRequestDurably,
+  REQUIRED_RECORD_UNAVAILABLE,
   runHook,
   type ActionTypeOf,
   type AuditActor,
@@ -132,6 +134,31 @@ export function expressAudit<const C extends Catalog, A extends AuditActor = Aud
     return { ...actor, app_id: appId ?? null };
   };
 
+  const factsOf = (req: Request, res: Response, context: AuditContext, status: number, aborted: boolean): RequestFacts => ({
+    method: req.method,
+    path: (req.originalUrl ?? req.url).split('?')[0]!,
+    route: context.route,
+    ip: req.ip ?? null,
+    user_agent: header(req, 'user-agent'),
+    request_id: null,
+    trace: parseTraceparent(header(req, 'traceparent')),
+    status,
+    aborted,
+    error: errored.has(req),
+    completed_at: new Date(),
+  });
+
+  /** Runs the app's hooks that complete the facts, and resolves who acted. */
+  const complete = async (req: Request, res: Response, context: AuditContext, facts: RequestFacts) => {
+    facts.request_id = (await runHook(auditor, 'requestId', null, () => requestIdOf(req))) ?? null;
+    const resourceIdHook = resourceIdHooks.get(context);
+    if (resourceIdHook) {
+      const id = await runHook(auditor, 'resourceId', null, () => resourceIdHook(req, res));
+      if (id != null) context.resourceId = String(id);
+    }
+    return resolveActor(req, res);
+  };
+
   /** Records the request once it is answered or abandoned, whichever comes first. */
   const observe = (req: Request, res: Response, context: AuditContext) => {
     let settled = false;
@@ -140,30 +167,9 @@ export function expressAudit<const C extends Catalog, A extends AuditActor = Aud
       settled = true;
       res.off('finish', onFinish);
       res.off('close', onClose);
-      if (context.action === null) return;
-      const completed_at = new Date();
-      const facts: RequestFacts = {
-        method: req.method,
-        path: (req.originalUrl ?? req.url).split('?')[0]!,
-        route: context.route,
-        ip: req.ip ?? null,
-        user_agent: header(req, 'user-agent'),
-        request_id: null,
-        trace: parseTraceparent(header(req, 'traceparent')),
-        status: res.statusCode,
-        aborted,
-        error: errored.has(req),
-        completed_at,
-      };
-      void (async () => {
-        facts.request_id = (await runHook(auditor, 'requestId', null, () => requestIdOf(req))) ?? null;
-        const resourceIdHook = resourceIdHooks.get(context);
-        if (resourceIdHook) {
-          const id = await runHook(auditor, 'resourceId', null, () => resourceIdHook(req, res));
-          if (id != null) context.resourceId = String(id);
-        }
-        recordRequest(auditor, context, await resolveActor(req, res), facts);
-      })();
+      if (context.action === null || durablyRecorded.has(context)) return;
+      const facts = factsOf(req, res, context, res.statusCode, aborted);
+      void complete(req, res, context, facts).then((actor) => recordRequest(auditor, context, actor, facts));
     };
     const onFinish = () => onDone(false);
     // 'close' without 'finish' means the client went away before the response was complete.
@@ -172,6 +178,72 @@ export function expressAudit<const C extends Catalog, A extends AuditActor = Aud
     res.on('close', onClose);
   };
 
+  /**
+   * Fail-closed: holds what the handler sends until the record is stored, then
+   * releases it; answers 503 instead when the record cannot be stored.
+   */
+  const holdUntilRecorded = (req: Request, res: Response, context: AuditContext) => {
+    if (held.has(res)) return;
+    held.add(res);
+    const writeHead = res.writeHead;
+    const write = res.write;
+    const end = res.end;
+    const rawWrite = write as unknown as (this: Response, chunk: unknown, encoding?: BufferEncoding) => boolean;
+    const rawEnd = end as unknown as (this: Response, ...args: unknown[]) => Response;
+    const chunks: [unknown, BufferEncoding | undefined][] = [];
+    let head: Parameters<Response['writeHead']> | null = null;
+    const restore = () => {
+      res.writeHead = writeHead;
+      res.write = write;
+      res.end = end;
+    };
+    res.writeHead = function heldWriteHead(this: Response, ...args: Parameters<Response['writeHead']>) {
+      head = args;
+      res.statusCode = args[0];
+      return this;
+    } as Response['writeHead'];
+    res.write = function heldWrite(chunk: unknown, encoding?: unknown, callback?: unknown) {
+      chunks.push([chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : undefined]);
+      const done = typeof encoding === 'function' ? encoding : callback;
+      if (typeof done === 'function') queueMicrotask(() => (done as () => void)());
+      return true;
+    } as Response['write'];
+    res.end = function heldEnd(chunk?: unknown, encoding?: unknown, callback?: unknown) {
+      if (typeof chunk === 'function') callback = chunk;
+      else if (chunk !== undefined && chunk !== null) chunks.push([chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : undefined]);
+      if (typeof encoding === 'function') callback = encoding;
+      restore();
+      const facts = factsOf(req, res, context, res.statusCode, false);
+      void complete(req, res, context, facts)
+        .then((actor) => recordRequestDurably(auditor, context, actor, facts))
+        .then((stored) => {
+          if (res.destroyed) return;
+          if (stored) {
+            durablyRecorded.add(context);
+            if (head) writeHead.apply(res, head);
+            for (const [data, enc] of chunks) rawWrite.call(res, data, enc);
+            rawEnd.call(res, ...(typeof callback === 'function' ? [callback] : []));
+            return;
+          }
+          for (const name of res.getHeaderNames()) res.removeHeader(name);
+          const body = JSON.stringify(REQUIRED_RECORD_UNAVAILABLE.toJSON());
+          res.statusCode = REQUIRED_RECORD_UNAVAILABLE.status;
+          res.setHeader('content-type', 'application/json; charset=utf-8');
+          res.setHeader('content-length', Buffer.byteLength(body));
+          rawEnd.call(res, body);
+        });
+      return res;
+    } as Response['end'];
+  };
+
+  /** Marks the action of a request; a fail-closed action's response is held until its record is stored. */
+  const assign = (req: Request, res: Response, context: AuditContext, actionType: string) => {
+    context.action = actionType;
+    if (auditor.isRequired(actionType)) holdUntilRecorded(req, res, context);
+  };
+
+  const held = new WeakSet<Response>();
+  const durablyRecorded = new WeakSet<AuditContext>();
   const resourceIdHooks = new WeakMap<AuditContext, (req: Request, res: Response) => string | null | undefined>();
   const errored = new WeakSet<Request>();
 
@@ -180,12 +252,12 @@ export function expressAudit<const C extends Catalog, A extends AuditActor = Aud
     contexts.set(req, context);
     res.locals.audit = context;
     const found = match?.(req.method, req.path);
+    observe(req, res, context);
     if (found) {
-      context.action = found.action_type;
       context.route = found.route;
       context.resourceId = found.resource_id;
+      assign(req, res, context, found.action_type);
     }
-    observe(req, res, context);
     next();
   };
 
@@ -203,7 +275,7 @@ export function expressAudit<const C extends Catalog, A extends AuditActor = Aud
         next(new Error('audit.action() needs the audit middleware: app.use(audit.middleware) before the routes'));
         return;
       }
-      context.action = actionType;
+      assign(req, res, context, actionType);
       if (typeof req.route?.path === 'string') context.route = joinRoute(req.baseUrl, req.route.path);
       if (typeof resourceId === 'string') {
         const value: string | string[] | undefined = req.params[resourceId];

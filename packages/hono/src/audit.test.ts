@@ -340,3 +340,62 @@ describe('honoAudit', () => {
     expect(((await res.json()) as { message: string }).message).toMatch(/app\.use\(audit\.middleware\)/);
   });
 });
+
+describe('honoAudit fail-closed actions', () => {
+  const alice = { user: { id: 'usr_alice', email: 'alice@example.com' }, account_id: 'acc_1' };
+  function failClosed(store: Store, durableTimeoutMs = 2_000) {
+    const errors: AuditError[] = [];
+    const auditor = createAuditor({
+      store,
+      flushIntervalMs: 60_000,
+      retry: false,
+      durableTimeoutMs,
+      requiredActions: ['update_user_permissions'],
+      onError: (e) => errors.push(e),
+    });
+    const audit = honoAudit({ auditor, identify: () => alice });
+    const app = new Hono();
+    app.use(audit.middleware);
+    let sideEffects = 0;
+    app.patch('/users/:user_id/permissions', audit.action('update_user_permissions', { resourceId: 'user_id' }), (c) => {
+      sideEffects++;
+      c.header('x-changed', 'yes');
+      return c.json({ role: 'admin' });
+    });
+    app.get('/payments', audit.action('search_payments'), (c) => c.json([]));
+    return { app, errors, sideEffects: () => sideEffects };
+  }
+  const stored = (store: Store) => store.query({ accountId: 'acc_1', filter: {}, order: 'asc', limit: 100 });
+
+  it('returns the response only once its record is stored', async () => {
+    const store = memoryStore();
+    const { app } = failClosed(store);
+    const res = await app.request('/users/usr_bob/permissions', { method: 'PATCH' });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ role: 'admin' });
+    expect(res.headers.get('x-changed')).toBe('yes');
+    expect((await stored(store)).map((r) => [r.action_type, r.resource_id, r.status_code])).toEqual([
+      ['update_user_permissions', 'usr_bob', 200],
+    ]);
+  });
+
+  it('answers 503 in the contract format when the store cannot take the record', async () => {
+    const failing: Store = { ...memoryStore(), append: async () => Promise.reject(new Error('disk full')) };
+    const { app, errors, sideEffects } = failClosed(failing);
+    const res = await app.request('/users/usr_bob/permissions', { method: 'PATCH' });
+    expect(res.status).toBe(503);
+    expect(await res.json()).toEqual({ category: 'api_error', description: expect.any(String), more_info: 'audit_trail' });
+    expect(res.headers.get('x-changed')).toBeNull();
+    expect(sideEffects()).toBe(1);
+    expect(errors.map((e) => e.code)).toContain('store_failed');
+    expect((await app.request('/payments')).status).toBe(200);
+  });
+
+  it('answers 503 when the store does not confirm in time', async () => {
+    const hanging: Store = { ...memoryStore(), append: () => new Promise(() => {}) };
+    const { app, errors } = failClosed(hanging, 50);
+    const res = await app.request('/users/usr_bob/permissions', { method: 'PATCH' });
+    expect(res.status).toBe(503);
+    expect(errors.some((e) => /did not confirm/.test(e.message))).toBe(true);
+  });
+});

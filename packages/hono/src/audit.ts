@@ -5,6 +5,8 @@ import {
   createAuditContext,
   parseTraceparent,
   recordRequest,
+  recordRequestDurably,
+  REQUIRED_RECORD_UNAVAILABLE,
   runHook,
   type ActionTypeOf,
   type AuditActor,
@@ -192,38 +194,44 @@ export function honoAudit<const C extends Catalog, A extends AuditActor = AuditA
     // Reading the signal here also makes @hono/node-server create the controller it aborts on disconnect.
     const signal = signalOf(c.req.raw);
 
+    const factsOf = (status: number, aborted: boolean, error: boolean): RequestFacts => ({
+      method: c.req.method,
+      path,
+      // After next(), routeIndex is the handler that answered; routePath(c, -1) would name the last
+      // *matching* route, which is a catch-all when the app has one.
+      route: templateOf(c),
+      ip: null,
+      user_agent: c.req.header('user-agent') ?? null,
+      request_id: null,
+      trace: parseTraceparent(c.req.header('traceparent')),
+      status,
+      aborted,
+      error,
+      completed_at: new Date(),
+    });
+    /** Runs the app's hooks that complete the facts, and resolves who acted. */
+    const complete = async (facts: RequestFacts): Promise<AuditActor | null> => {
+      facts.request_id = (await runHook(auditor, 'requestId', null, () => requestIdOf(ctx))) ?? null;
+      facts.ip = await ipOfRequest(ctx);
+      const resourceIdHook = resourceIdHooks.get(context);
+      if (resourceIdHook) {
+        const id = await runHook(auditor, 'resourceId', null, () => resourceIdHook(ctx));
+        if (id != null) context.resourceId = String(id);
+      }
+      return resolveActor(ctx);
+    };
+
     let settled = false;
     const settle = (status: number, aborted: boolean, error: boolean): void => {
       if (settled) return;
       settled = true;
       signal?.removeEventListener('abort', onAbort);
       if (context.action === null) return;
-      const facts: RequestFacts = {
-        method: c.req.method,
-        path,
-        // After next(), routeIndex is the handler that answered; routePath(c, -1) would name the last
-        // *matching* route, which is a catch-all when the app has one.
-        route: templateOf(c),
-        ip: null,
-        user_agent: c.req.header('user-agent') ?? null,
-        request_id: null,
-        trace: parseTraceparent(c.req.header('traceparent')),
-        status,
-        aborted,
-        error,
-        completed_at: new Date(),
-      };
-      const recorded = (async () => {
-        facts.request_id = (await runHook(auditor, 'requestId', null, () => requestIdOf(ctx))) ?? null;
-        facts.ip = await ipOfRequest(ctx);
-        const resourceIdHook = resourceIdHooks.get(context);
-        if (resourceIdHook) {
-          const id = await runHook(auditor, 'resourceId', null, () => resourceIdHook(ctx));
-          if (id != null) context.resourceId = String(id);
-        }
-        recordRequest(auditor, context, await resolveActor(ctx), facts);
-      })();
-      keepAlive(c, recorded);
+      const facts = factsOf(status, aborted, error);
+      keepAlive(
+        c,
+        complete(facts).then((actor) => recordRequest(auditor, context, actor, facts)),
+      );
     };
     // The client went away before the handlers answered. (Not `c.res`: reading it early makes Hono copy the real response later.)
     const onAbort = () => settle(CLIENT_CLOSED_REQUEST, true, false);
@@ -236,6 +244,20 @@ export function honoAudit<const C extends Catalog, A extends AuditActor = AuditA
       // Hono rethrows what is not an Error instead of handing it to onError; the client gets a 500.
       settle(500, false, true);
       throw error;
+    }
+    if (!settled && context.action !== null && auditor.isRequired(context.action)) {
+      // Fail-closed: the response leaves only once its record is stored; otherwise the client gets a 503.
+      settled = true;
+      signal?.removeEventListener('abort', onAbort);
+      const facts = factsOf(c.res.status, false, c.error !== undefined);
+      if (await recordRequestDurably(auditor, context, await complete(facts), facts)) return;
+      // Cleared first: Hono's setter would carry the handler's headers over to the new response.
+      c.res = undefined as unknown as Response;
+      c.res = new Response(JSON.stringify(REQUIRED_RECORD_UNAVAILABLE.toJSON()), {
+        status: REQUIRED_RECORD_UNAVAILABLE.status,
+        headers: { 'content-type': 'application/json; charset=utf-8' },
+      });
+      settled = false;
     }
     settle(c.res.status, signal?.aborted === true, c.error !== undefined);
   });
