@@ -8,6 +8,7 @@ import { inject } from 'vitest';
 import type { Server } from 'node:http';
 import { createAuditor, memoryStore, type Auditor, type AuditorOptions, type PaymentsOsCatalog, type Store } from '@audit-trail/core';
 import { createApp as createExpressApp } from '@audit-trail/example-express';
+import { REQUIRED_ACTIONS } from '@audit-trail/example-shared';
 import { createApp as createHonoApp, serveNode } from '@audit-trail/example-hono';
 
 /** A running example server, listening on a loopback port. */
@@ -35,6 +36,7 @@ export function testAuditor(options: ServerOptions): { auditor: Auditor<Payments
   const errors: unknown[] = [];
   const auditor = createAuditor<PaymentsOsCatalog>({
     flushIntervalMs: 5,
+    requiredActions: REQUIRED_ACTIONS,
     ...options.auditor,
     store: options.store,
     onError: (error) => {

@@ -472,6 +472,13 @@ export function describeStoreOutage(app: ExampleApp): void {
       expectError(one.body, 'api_error');
       const created = await client(server, 'alice').post('/payments', { amount: 1, currency: 'USD' });
       expect(created.status).toBe(201);
+      // A fail-closed action cannot complete without its record.
+      const app = await client(server, 'alice').post('/apps', { name: 'x' });
+      expect(app.status).toBe(201);
+      const keys = await client(server, 'alice').post(`/apps/${app.body.id}/keys`);
+      expect(keys.status).toBe(503);
+      expectError(keys.body, 'api_error', 'audit_trail');
+      expect(keys.body.public_key).toBeUndefined();
       await server.auditor.flush();
       expect(server.errors.length).toBeGreaterThanOrEqual(3);
       expect(server.auditor.stats().failed).toBeGreaterThanOrEqual(1);

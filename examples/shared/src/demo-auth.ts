@@ -25,3 +25,9 @@ export function authenticate(authorization: string | null | undefined): DemoUser
 export function mayReadAudit(actor: DemoUser): boolean {
   return actor.role === 'admin';
 }
+
+/**
+ * Fail-closed in the examples: changing who may do what and replacing API
+ * keys never complete without their audit record (the client gets a 503).
+ */
+export const REQUIRED_ACTIONS = ['replace_authentication_keys', 'update_user_permissions'] as const;

@@ -1,4 +1,4 @@
-export { authenticate, DEMO_USERS, mayReadAudit, type DemoUser } from './demo-auth.ts';
+export { authenticate, DEMO_USERS, mayReadAudit, REQUIRED_ACTIONS, type DemoUser } from './demo-auth.ts';
 export { DemoDomain, DemoError, newPaymentSchema, objectBody, type Payment } from './domain.ts';
 export { DEFAULT_AUDIT_STORE, openStore } from './store.ts';
 export { runExample, SHUTDOWN_DEADLINE_MS } from './server.ts';

@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import { createAuditor, paymentsOsCatalog, type Auditor, type PaymentsOsCatalog } from '@audit-trail/core';
+import { REQUIRED_ACTIONS } from './demo-auth.ts';
 import { DEFAULT_AUDIT_STORE, openStore } from './store.ts';
 
 /** How long a graceful shutdown may take before the process exits anyway. */
@@ -25,6 +26,7 @@ export async function runExample(name: string, listen: (auditor: Auditor<Payment
   const auditor = createAuditor({
     store,
     catalog: paymentsOsCatalog,
+    requiredActions: REQUIRED_ACTIONS,
     onError: (error) => console.error(`[audit-trail] ${error.code}: ${error.message}`),
   });
   const server = listen(auditor, port, process.env.AUDIT_CURSOR_SECRET || undefined);
