@@ -239,7 +239,7 @@ export function createAuditor<const C extends Catalog = typeof paymentsOsCatalog
           route: nullableString(req.route),
           ip: nullableString(req.ip),
           user_agent: req.user_agent == null ? null : text(String(req.user_agent)),
-          request_id: nullableString(req.request_id),
+          request_id: req.request_id == null ? null : text(String(req.request_id)),
         }
       : { ...UNKNOWN_REQUEST };
     const record = {
