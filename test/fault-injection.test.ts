@@ -5,7 +5,7 @@ import { exampleApps, type ExampleServer } from './support/apps.ts';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Stores that fail in the ways real ones do. */
-const faults: { name: string; store: () => Store; requiredOk: boolean; writes: boolean; maxQueueSize?: number }[] = [
+const faults: { name: string; store: () => Store; requiredOk: boolean; writes: boolean; maxQueueSize?: number; durableTimeoutMs?: number }[] = [
   {
     name: 'throws synchronously',
     store: () => ({ ...memoryStore(), append: () => { throw new Error('driver bug'); } }),
@@ -32,8 +32,9 @@ const faults: { name: string; store: () => Store; requiredOk: boolean; writes: b
     },
     requiredOk: true,
     writes: true,
-    // Room for the whole burst: a slow store loses nothing.
+    // Room for the whole burst and time to wait behind it: a slow store loses nothing.
     maxQueueSize: 10_000,
+    durableTimeoutMs: 20_000,
   },
   {
     name: 'fails every other write',
@@ -87,7 +88,7 @@ describe.each(exampleApps.map((app) => [app.name, app] as const))('%s example un
     try {
       server = await app.start({
         store: fault.store(),
-        auditor: { maxQueueSize: fault.maxQueueSize ?? 100, batchSize: 20, durableTimeoutMs: 300, retry: { retries: 2, initialDelayMs: 1, maxDelayMs: 5 } },
+        auditor: { maxQueueSize: fault.maxQueueSize ?? 100, batchSize: 20, durableTimeoutMs: fault.durableTimeoutMs ?? 300, retry: { retries: 2, initialDelayMs: 1, maxDelayMs: 5 } },
       });
       // An app for the fail-closed route; its creation is fail-open.
       const created = await fetch(`${server.url}/apps`, { method: 'POST', headers, body: '{"name":"load"}' });

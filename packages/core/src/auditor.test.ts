@@ -436,7 +436,7 @@ describe('batching', () => {
     expect(store.batches).toEqual([]);
     await vi.advanceTimersByTimeAsync(1);
     expect(store.batches.map((b) => b.length)).toEqual([2]);
-    await vi.advanceTimersByTimeAsync(0);
+    await vi.waitFor(() => expect(auditor.stats().written).toBe(2));
     expect(auditor.stats()).toEqual({ queued: 0, written: 2, dropped: 0, failed: 0, retried: 0 });
     // The next record waits a full interval again.
     auditor.record(refund());
@@ -637,18 +637,43 @@ describe('store failures', () => {
     }
   });
 
-  it('fails only the batch that failed', async () => {
+  it('tries the halves of a failed batch once, so a passing glitch loses nothing', async () => {
     const store = spyStore((call) => {
       if (call === 1) throw new Error('flaky');
     });
     const auditor = auditorFor(store, { batchSize: 2, flushIntervalMs: 60_000 });
     const results = Array.from({ length: 6 }, () => auditor.recordDurable(refund()).then(() => 'ok', (e: AuditError) => e.code));
     await auditor.flush();
-    // A durable record starts a write at once ([r0]); the rest follow in batches of two: [r1, r2] fails.
-    expect(store.batches.map((batch) => batch.length)).toEqual([1, 2, 2, 1]);
-    expect(await Promise.all(results)).toEqual(['ok', 'store_failed', 'store_failed', 'ok', 'ok', 'ok']);
-    expect(auditor.stats()).toEqual({ queued: 0, written: 4, dropped: 0, failed: 2, retried: 0 });
-    expect(store.written).toHaveLength(4);
+    // A durable record starts a write at once ([r0]); the rest follow in batches of two: [r1, r2]
+    // fails, then [r1] and [r2] are tried once each and go through.
+    expect(store.batches.map((batch) => batch.length)).toEqual([1, 2, 1, 1, 2, 1]);
+    expect(await Promise.all(results)).toEqual(['ok', 'ok', 'ok', 'ok', 'ok', 'ok']);
+    expect(auditor.stats()).toEqual({ queued: 0, written: 6, dropped: 0, failed: 0, retried: 0 });
+    expect(store.written).toHaveLength(6);
+  });
+
+  it('isolates a record the store refuses, so it cannot take its batch down', async () => {
+    const store = spyStore((_call, records) => {
+      if (records.some((r) => r.resource_id === 'poison')) throw new Error('invalid byte sequence');
+    });
+    const auditor = auditorFor(store, { batchSize: 8, flushIntervalMs: 60_000 });
+    for (let i = 0; i < 8; i++) auditor.record(refund({ resource_id: i === 5 ? 'poison' : `pay_${i}` }));
+    await auditor.flush();
+    expect(store.written).toHaveLength(7);
+    expect(auditor.stats()).toEqual({ queued: 0, written: 7, dropped: 0, failed: 1, retried: 0 });
+    expect(errors.map((e) => [e.code, e.records])).toEqual([['store_failed', 1]]);
+  });
+
+  it('fails a batch whole, without more attempts, when both halves fail too', async () => {
+    const store = spyStore(() => {
+      throw new Error('store down');
+    });
+    const auditor = auditorFor(store, { batchSize: 8, flushIntervalMs: 60_000 });
+    for (let i = 0; i < 8; i++) auditor.record(refund());
+    await auditor.flush();
+    expect(store.batches.map((b) => b.length)).toEqual([8, 4, 4]);
+    expect(auditor.stats()).toEqual({ queued: 0, written: 0, dropped: 0, failed: 8, retried: 0 });
+    expect(errors.map((e) => [e.code, e.records])).toEqual([['store_failed', 8]]);
   });
 
   it('survives an onError that throws', async () => {

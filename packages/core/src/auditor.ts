@@ -307,6 +307,71 @@ export function createAuditor<const C extends Catalog = typeof paymentsOsCatalog
     }
   };
 
+  const settleWritten = (batch: Pending[]): void => {
+    stats.written += batch.length;
+    stats.queued -= batch.length;
+    for (const pending of batch) pending.settle?.(null);
+  };
+
+  const settleFailed = (batch: Pending[], cause: unknown): void => {
+    const failure = new AuditError('store_failed', `the store failed to take ${batch.length} record(s): ${toError(cause).message}`, {
+      cause,
+      records: batch.length,
+    });
+    // Moved from queued to failed before onError runs, so that it sees consistent stats.
+    stats.failed += batch.length;
+    stats.queued -= batch.length;
+    reportError(failure);
+    for (const pending of batch) pending.settle?.(failure);
+  };
+
+  /** One attempt, no retry: the error, or `null` once the store has the records. */
+  const attempt = async (batch: Pending[]): Promise<unknown> => {
+    try {
+      await store.append(batch.map((p) => p.record));
+      settleWritten(batch);
+      return null;
+    } catch (cause) {
+      return cause ?? new Error('append failed');
+    }
+  };
+
+  /** Halves a failing part until the records the store refuses stand alone. */
+  const isolate = async (batch: Pending[], cause: unknown): Promise<void> => {
+    if (batch.length === 1) return settleFailed(batch, cause);
+    const half = Math.ceil(batch.length / 2);
+    for (const part of [batch.slice(0, half), batch.slice(half)]) {
+      const error = await attempt(part);
+      if (error !== null) await isolate(part, error);
+    }
+  };
+
+  /**
+   * Writes a batch with retries and settles its records. When it still fails,
+   * each half is tried once: if both fail, the store is down and the batch
+   * fails whole; if one goes through, the batch held a record the store
+   * refuses (a NUL character for PostgreSQL, say), which is isolated by
+   * halving, so that one bad record cannot take good ones down with it.
+   */
+  const writePending = async (batch: Pending[]): Promise<void> => {
+    let cause: unknown;
+    try {
+      await writeBatch(batch.map((p) => p.record));
+      return settleWritten(batch);
+    } catch (error) {
+      cause = error;
+    }
+    if (batch.length === 1) return settleFailed(batch, cause);
+    const half = Math.ceil(batch.length / 2);
+    const left = batch.slice(0, half);
+    const right = batch.slice(half);
+    const leftError = await attempt(left);
+    const rightError = await attempt(right);
+    if (leftError !== null && rightError !== null) return settleFailed([...left, ...right], cause);
+    if (leftError !== null) await isolate(left, leftError);
+    if (rightError !== null) await isolate(right, rightError);
+  };
+
   /** Writes batches one at a time, in queue order, until the queue is empty. */
   const drain = (): Promise<void> => {
     if (writing) return writing;
@@ -314,22 +379,7 @@ export function createAuditor<const C extends Catalog = typeof paymentsOsCatalog
       while (queue.length > 0) {
         const batch = queue.length <= batchSize ? queue : queue.slice(0, batchSize);
         queue = queue.length <= batchSize ? [] : queue.slice(batchSize);
-        let failure: AuditError | null = null;
-        try {
-          await writeBatch(batch.map((p) => p.record));
-          stats.written += batch.length;
-          stats.queued -= batch.length;
-        } catch (cause) {
-          failure = new AuditError('store_failed', `the store failed to take ${batch.length} record(s): ${toError(cause).message}`, {
-            cause,
-            records: batch.length,
-          });
-          // Moved from queued to failed before onError runs, so that it sees consistent stats.
-          stats.failed += batch.length;
-          stats.queued -= batch.length;
-          reportError(failure);
-        }
-        for (const pending of batch) pending.settle?.(failure);
+        await writePending(batch);
       }
     })().finally(() => {
       writing = null;
