@@ -76,6 +76,7 @@ export {
   type RouteAction,
   type RouteKey,
   type RouteMap,
+  type RouteMapOptions,
   type RouteMatch,
   type RouteMatcher,
 } from './route-map.ts';

@@ -142,3 +142,15 @@ describe('compileRouteMap: configuration errors', () => {
     }
   });
 });
+
+describe('compileRouteMap without case sensitivity (as Express routes by default)', () => {
+  it('matches static segments in any case and keeps parameters as given', () => {
+    const match = compileRouteMap({ 'GET /Payments/:payment_id': { action: 'get_payment', resourceId: 'payment_id' } }, paymentsOsCatalog, {
+      caseSensitive: false,
+    });
+    expect(match('GET', '/PAYMENTS/Pay_AbC')).toMatchObject({ action_type: 'get_payment', resource_id: 'Pay_AbC', route: '/Payments/:payment_id' });
+    expect(match('get', '/payments/x')?.resource_id).toBe('x');
+    const strict = compileRouteMap({ 'GET /payments/:payment_id': 'get_payment' }, paymentsOsCatalog);
+    expect(strict('GET', '/PAYMENTS/x')).toBeNull();
+  });
+});

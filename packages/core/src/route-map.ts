@@ -37,6 +37,15 @@ export interface RouteMatch<A extends string = string> {
   resource_id: string | null;
 }
 
+export interface RouteMapOptions {
+  /**
+   * Whether static path segments match only in the same case. Default `true`,
+   * as in Hono; Express routes ignore case unless its `case sensitive routing`
+   * setting is on, and its adapter matches the same way.
+   */
+  caseSensitive?: boolean;
+}
+
 /** Finds the action of a request, or `null` when the map does not name one. */
 export type RouteMatcher<A extends string = string> = (method: string, path: string) => RouteMatch<A> | null;
 
@@ -59,7 +68,12 @@ function splitPath(path: string): string[] {
  * Throws a `TypeError` naming the entry for a malformed key, an action type
  * that is not in the catalog, or a `resourceId` that is not a parameter.
  */
-export function compileRouteMap<C extends Catalog>(map: RouteMap<C>, catalog: C): RouteMatcher<ActionTypeOf<C>> {
+export function compileRouteMap<C extends Catalog>(
+  map: RouteMap<C>,
+  catalog: C,
+  options: RouteMapOptions = {},
+): RouteMatcher<ActionTypeOf<C>> {
+  const fold = options.caseSensitive === false ? (text: string) => text.toLowerCase() : (text: string) => text;
   const routes: CompiledRoute[] = [];
   for (const [key, value] of Object.entries(map) as [string, string | RouteAction][]) {
     const space = key.indexOf(' ');
@@ -80,7 +94,7 @@ export function compileRouteMap<C extends Catalog>(map: RouteMap<C>, catalog: C)
     routes.push({
       method,
       template: `/${segments.join('/')}`,
-      segments,
+      segments: segments.map((segment) => (segment.startsWith(':') ? segment : fold(segment))),
       statics: segments.filter((s) => !s.startsWith(':')).length,
       action,
       resourceId,
@@ -106,7 +120,7 @@ export function compileRouteMap<C extends Catalog>(map: RouteMap<C>, catalog: C)
           } catch {
             params[want.slice(1)] = got;
           }
-        } else ok = want === got;
+        } else ok = want === fold(got);
       }
       if (!ok) continue;
       return {
