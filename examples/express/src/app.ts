@@ -1,6 +1,6 @@
-import { type Auditor, type PaymentsOsCatalog, type RouteMap } from '@audit-trail/core';
+import type { Auditor, PaymentsOsCatalog } from '@audit-trail/core';
 import { expressAudit } from '@audit-trail/express';
-import { authenticate, DemoDomain, DemoError, mayReadAudit, type DemoUser } from '@audit-trail/example-shared';
+import { authenticate, DemoDomain, DemoError, mayReadAudit, PAYMENT_ROUTES, type DemoUser } from '@audit-trail/example-shared';
 import express, { type ErrorRequestHandler, type Request, type Response } from 'express';
 
 declare global {
@@ -19,24 +19,13 @@ export interface ExampleOptions {
   cursorSecret?: string;
 }
 
-/** Payment routes, named declaratively; the other routes name their action inline with `audit.action`. */
-const paymentRoutes = {
-  'POST /payments': 'create_payment',
-  'GET /payments': 'search_payments',
-  'GET /payments/:payment_id': { action: 'get_payment', resourceId: 'payment_id' },
-  'POST /payments/:payment_id/charges': { action: 'charge', resourceId: 'payment_id' },
-  'POST /payments/:payment_id/captures': { action: 'capture', resourceId: 'payment_id' },
-  'POST /payments/:payment_id/refunds': { action: 'refund', resourceId: 'payment_id' },
-  'POST /payments/:payment_id/voids': { action: 'void', resourceId: 'payment_id' },
-} satisfies RouteMap<PaymentsOsCatalog>;
-
 /** The PaymentsOS-like demo API of CONTRACT §5 on Express 5, audited. */
 export function createApp({ auditor, cursorSecret }: ExampleOptions): express.Express {
   const domain = new DemoDomain();
   const audit = expressAudit({
     auditor,
     identify: (_req, res) => res.locals.user ?? null,
-    routes: paymentRoutes,
+    routes: PAYMENT_ROUTES,
   });
   const app = express();
 

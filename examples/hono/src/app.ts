@@ -1,6 +1,6 @@
-import { type Auditor, type PaymentsOsCatalog, type RouteMap } from '@audit-trail/core';
+import type { Auditor, PaymentsOsCatalog } from '@audit-trail/core';
 import { honoAudit, type AuditVariables } from '@audit-trail/hono';
-import { authenticate, DemoDomain, DemoError, mayReadAudit, type DemoUser } from '@audit-trail/example-shared';
+import { authenticate, DemoDomain, DemoError, mayReadAudit, PAYMENT_ROUTES, type DemoUser } from '@audit-trail/example-shared';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { Hono, type Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
@@ -16,17 +16,6 @@ export interface ExampleOptions {
 
 /** The example's context: the audit context, the authenticated demo user and the parsed body. */
 export type AppEnv = { Variables: AuditVariables & BodyVariables & { user: DemoUser } };
-
-/** Payment routes, named declaratively; the other routes name their action inline with `audit.action`. */
-const paymentRoutes = {
-  'POST /payments': 'create_payment',
-  'GET /payments': 'search_payments',
-  'GET /payments/:payment_id': { action: 'get_payment', resourceId: 'payment_id' },
-  'POST /payments/:payment_id/charges': { action: 'charge', resourceId: 'payment_id' },
-  'POST /payments/:payment_id/captures': { action: 'capture', resourceId: 'payment_id' },
-  'POST /payments/:payment_id/refunds': { action: 'refund', resourceId: 'payment_id' },
-  'POST /payments/:payment_id/voids': { action: 'void', resourceId: 'payment_id' },
-} satisfies RouteMap<PaymentsOsCatalog>;
 
 /** JSON as Express's `res.json` sends it, so that one client sees the same bytes from both examples. */
 function json(c: Context, body: unknown, status: ContentfulStatusCode = 200): Response {
@@ -46,7 +35,7 @@ export function createApp({ auditor, cursorSecret }: ExampleOptions): Hono<AppEn
     auditor,
     identify: (c: Context<AppEnv>) => c.get('user') ?? null,
     ip: clientIp,
-    routes: paymentRoutes,
+    routes: PAYMENT_ROUTES,
   });
   // Not strict, like Express: `/payments/` is `/payments`.
   const app = new Hono<AppEnv>({ strict: false });
