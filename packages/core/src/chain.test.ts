@@ -139,8 +139,19 @@ describe('chainDocument', () => {
     expect(chainDocument(example, 1, 'f'.repeat(64))).not.toBe(base);
   });
 
+  it('is the canonical JSON of { v, chain_seq, prev_hash, record } for any record', () => {
+    fc.assert(
+      fc.property(arbitraryRecord, fc.nat(), fc.string(), (record, seq, prev) => {
+        const { id, created, action_type, resource, resource_id, user, account_id, app_id, outcome, status_code, request, trace, details } = record;
+        const fields = { id, created, action_type, resource, resource_id, user, account_id, app_id, outcome, status_code, request, trace, details };
+        expect(chainDocument(record, seq, prev)).toBe(canonicalJson({ v: 1, chain_seq: seq, prev_hash: prev, record: fields }));
+      }),
+    );
+  });
+
   it('does not depend on the order of keys, nor on extra fields a store might add', () => {
-    const shuffled = JSON.parse(JSON.stringify({ details: example.details, id: example.id, ...example, extra: 'ignored' })) as AuditRecord;
+    const { details: _details, id, ...rest } = example;
+    const shuffled = JSON.parse(JSON.stringify({ details: {}, id, ...rest, extra: 'ignored' })) as AuditRecord;
     shuffled.details = { a: { a: 1, b: 2 }, zeta: [true, null], Émile: 'é', rate: 0.1, amount: 1050, reason: 'duplicate "charge"\n' };
     expect(chainDocument(shuffled, 1, GENESIS_HASH)).toBe(EXAMPLE_DOCUMENT);
   });
@@ -165,7 +176,7 @@ const arbitraryRecord: fc.Arbitrary<AuditRecord> = fc.record({
     user_agent: fc.option(fc.string({ unit: 'binary' })),
     request_id: fc.option(fc.string()),
   }),
-  trace: fc.constant(null),
+  trace: fc.option(fc.record({ trace_id: fc.string(), span_id: fc.string() })),
   details: fc.dictionary(fc.string({ unit: 'binary' }), fc.jsonValue()) as fc.Arbitrary<AuditRecord['details']>,
 });
 

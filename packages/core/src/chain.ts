@@ -144,7 +144,9 @@ export function webCryptoHasher(key?: ChainKey | null): ChainHasher {
 // such a code unit becomes U+FFFD, so the canonical form makes it U+FFFD too.
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
-const wellFormed = (text: string): string => text.replace(LONE_SURROGATE, '\uFFFD');
+const ANY_SURROGATE = /[\uD800-\uDFFF]/;
+
+const wellFormed = (text: string): string => (ANY_SURROGATE.test(text) ? text.replace(LONE_SURROGATE, '\uFFFD') : text);
 
 const jsonString = (text: string): string => JSON.stringify(wellFormed(text));
 
@@ -206,8 +208,8 @@ export function canonicalJson(value: unknown): string {
   }
 }
 
-/** `value`, or `null` when absent: a store that leaves out a null field must not change the hash. */
-const orNull = <T>(value: T | undefined): T | null => (value === undefined ? null : value);
+/** A nullable text field, canonical: absent counts as `null` (a store that leaves out a null field must not change the hash). */
+const text = (value: string | null | undefined): string => (value === undefined || value === null ? 'null' : jsonString(value));
 
 /**
  * The text a record's chain hash is computed over: the canonical JSON
@@ -215,39 +217,36 @@ const orNull = <T>(value: T | undefined): T | null => (value === undefined ? nul
  * `record` holds exactly the record fields of CONTRACT §3. It does not depend
  * on key order or on the store the record came from.
  *
+ * Written out member by member in canonical key order rather than built as an
+ * object and sorted: it runs for every record appended and verified, and the
+ * tests check it against `canonicalJson` of the object.
+ *
  * @example
  * chainDocument(record, 1, GENESIS_HASH); // '{"chain_seq":1,"prev_hash":"000…","record":{"account_id":…},"v":1}'
  */
 export function chainDocument(record: AuditRecord, seq: number, prevHash: string): string {
-  const request = record.request ?? {};
+  const request = record.request ?? ({} as Partial<AuditRecord['request']>);
   const trace = record.trace ?? null;
-  return canonicalJson({
-    v: CHAIN_VERSION,
-    chain_seq: seq,
-    prev_hash: prevHash,
-    record: {
-      id: record.id,
-      created: record.created,
-      action_type: record.action_type,
-      resource: record.resource,
-      resource_id: orNull(record.resource_id),
-      user: { id: record.user?.id, email: orNull(record.user?.email) },
-      account_id: orNull(record.account_id),
-      app_id: orNull(record.app_id),
-      outcome: record.outcome,
-      status_code: orNull(record.status_code),
-      request: {
-        method: orNull(request.method),
-        path: orNull(request.path),
-        route: orNull(request.route),
-        ip: orNull(request.ip),
-        user_agent: orNull(request.user_agent),
-        request_id: orNull(request.request_id),
-      },
-      trace: trace === null ? null : { trace_id: trace.trace_id, span_id: trace.span_id },
-      details: record.details ?? {},
-    },
-  });
+  const user = record.user ?? ({} as Partial<AuditRecord['user']>);
+  const status = record.status_code;
+  return (
+    `{"chain_seq":${canonicalJson(seq)},"prev_hash":${jsonString(prevHash)},"record":{` +
+    `"account_id":${text(record.account_id)},` +
+    `"action_type":${text(record.action_type)},` +
+    `"app_id":${text(record.app_id)},` +
+    `"created":${text(record.created)},` +
+    `"details":${canonicalJson(record.details ?? {})},` +
+    `"id":${text(record.id)},` +
+    `"outcome":${text(record.outcome)},` +
+    `"request":{"ip":${text(request.ip)},"method":${text(request.method)},"path":${text(request.path)},` +
+    `"request_id":${text(request.request_id)},"route":${text(request.route)},"user_agent":${text(request.user_agent)}},` +
+    `"resource":${text(record.resource)},` +
+    `"resource_id":${text(record.resource_id)},` +
+    `"status_code":${status === undefined || status === null ? 'null' : canonicalJson(status)},` +
+    `"trace":${trace === null ? 'null' : `{"span_id":${text(trace.span_id)},"trace_id":${text(trace.trace_id)}}`},` +
+    `"user":{"email":${text(user.email)},"id":${text(user.id)}}` +
+    `},"v":${CHAIN_VERSION}}`
+  );
 }
 
 /** The chain hash of a record at `seq` after `prevHash`. */

@@ -1,3 +1,4 @@
+import type { ChainedRecord, ChainHead } from './chain.ts';
 import type { AuditRecord, Outcome } from './record.ts';
 
 /** Sort orders of a query: by `created`, then by `id`. */
@@ -74,6 +75,35 @@ export interface Store {
   get(accountId: string, id: string): Promise<AuditRecord | null>;
   /** Releases connections and handles; called once, after the last append. */
   close(): Promise<void>;
+
+  // The hash chain (CHAIN.md). Optional: a store without these still works,
+  // and `verify` refuses it. A chaining store links every record inside
+  // `append`, in the transaction that stores it, so that the database
+  // serialises appends per account; the wire format of records is unchanged.
+
+  /**
+   * One page of an account's chain: chained records with `seq > afterSeq`
+   * (every one when `afterSeq` is `null`, including any with a seq below 1),
+   * in ascending `seq` order, at most `limit`. `accountId` `null` is the
+   * chain of records without an account. Records without a link are not
+   * included (see `scanUnchained`).
+   */
+  scanChain?(accountId: string | null, afterSeq: number | null, limit: number): Promise<ChainedRecord[]>;
+  /**
+   * Records of an account that carry no chain link (stored before chaining
+   * was on, by a store with `chain: false`, or inserted behind the store's
+   * back) and were created at or after `since` (any time when `null`), in
+   * any order, at most `limit`.
+   */
+  scanUnchained?(accountId: string | null, since: string | null, limit: number): Promise<AuditRecord[]>;
+  /**
+   * The chain heads the store keeps: the link it will append the next record
+   * of each account after. With `accountId` (`null` included), that
+   * account's head only (`seq` 0 when it has none). Without, one head per
+   * account that has records or a head, records without an account
+   * included, sorted by account with `null` first.
+   */
+  chainHeads?(accountId?: string | null): Promise<ChainHead[]>;
 }
 
 /** Compares two records by `(created, id)`: negative when `a` sorts first in `asc`. */
