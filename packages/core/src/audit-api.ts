@@ -4,7 +4,7 @@ import { createCursorCodec, type CursorCodec } from './cursor.ts';
 import { ApiError, apiErrorResponse, AuditError, toError } from './errors.ts';
 import type { AuditRecord, AuditTrace } from './record.ts';
 import { filterOfQuery, parseAuditQuery, type AuditQuery } from './query.ts';
-import { parseTraceparent } from './trace.ts';
+import { activeSpan, addAuditEvent, requestTrace } from './otel.ts';
 
 export interface AuditApiOptions<C extends Catalog, A extends AuditActor = AuditActor> {
   /** The auditor whose store is read, and which records every read as `retrieve_audit_data`. */
@@ -87,7 +87,9 @@ export function createAuditApi<C extends Catalog, A extends AuditActor = AuditAc
   const recordRead = (request: Request, url: URL, context: AuditApiContext<A>, actor: A, status: number): void => {
     const details: Record<string, unknown> = {};
     if (context.id === undefined && url.search) details.parameters = Object.fromEntries(url.searchParams);
-    auditor.tryRecord({
+    // The router runs in the request's context: its server span, when an SDK records one.
+    const span = activeSpan();
+    const input = {
       action_type: RETRIEVE_AUDIT_DATA,
       resource_id: context.id ?? null,
       user: actor.user,
@@ -102,9 +104,11 @@ export function createAuditApi<C extends Catalog, A extends AuditActor = AuditAc
         user_agent: request.headers.get('user-agent'),
         request_id: context.request_id ?? request.headers.get('x-request-id'),
       },
-      trace: context.trace !== undefined ? context.trace : parseTraceparent(request.headers.get('traceparent')),
+      trace: context.trace !== undefined ? context.trace : requestTrace(request.headers, span),
       details,
-    } as Parameters<Auditor<C>['tryRecord']>[0]);
+    } as Parameters<Auditor<C>['tryRecord']>[0];
+    auditor.tryRecord(input);
+    addAuditEvent(span, input, (auditor.catalog as Catalog)[RETRIEVE_AUDIT_DATA]);
   };
 
   const list = async (url: URL, accountId: string): Promise<Response> => {

@@ -1,6 +1,7 @@
 import { paymentsOsCatalog, type ActionTypeOf, type Catalog } from './catalog.ts';
 import { AuditError, toError } from './errors.ts';
 import { newRecordId } from './ids.ts';
+import { auditorMetrics } from './otel.ts';
 import {
   auditRecordSchema,
   outcomeOfStatus,
@@ -199,6 +200,8 @@ export function createAuditor<const C extends Catalog = typeof paymentsOsCatalog
   const onError = options.onError ?? ((error: AuditError) => console.error('[audit-trail]', error));
 
   const stats: AuditorStats = { queued: 0, written: 0, dropped: 0, failed: 0, retried: 0 };
+  // Created once; no-ops unless the app registered an OpenTelemetry MeterProvider before.
+  const telemetry = auditorMetrics();
   let queue: Pending[] = [];
   let writing: Promise<void> | null = null;
   let timer: ReturnType<typeof setTimeout> | null = null;
@@ -293,11 +296,23 @@ export function createAuditor<const C extends Catalog = typeof paymentsOsCatalog
     }
   };
 
+  /** One call of the store, timed for the write-duration metric. */
+  const append = async (records: AuditRecord[]): Promise<void> => {
+    const started = performance.now();
+    let failed = true;
+    try {
+      await store.append(records);
+      failed = false;
+    } finally {
+      telemetry.writeDuration((performance.now() - started) / 1000, failed);
+    }
+  };
+
   /** Appends one batch, retrying transient failures with exponential backoff and full jitter. */
   const writeBatch = async (records: AuditRecord[]): Promise<void> => {
     for (let attempt = 0; ; attempt++) {
       try {
-        await store.append(records);
+        await append(records);
         return;
       } catch (cause) {
         if (attempt >= retries || !isTransient(cause)) throw cause;
@@ -310,6 +325,7 @@ export function createAuditor<const C extends Catalog = typeof paymentsOsCatalog
   const settleWritten = (batch: Pending[]): void => {
     stats.written += batch.length;
     stats.queued -= batch.length;
+    telemetry.written(batch.length);
     for (const pending of batch) pending.settle?.(null);
   };
 
@@ -321,6 +337,7 @@ export function createAuditor<const C extends Catalog = typeof paymentsOsCatalog
     // Moved from queued to failed before onError runs, so that it sees consistent stats.
     stats.failed += batch.length;
     stats.queued -= batch.length;
+    telemetry.failed(batch.length);
     reportError(failure);
     for (const pending of batch) pending.settle?.(failure);
   };
@@ -328,7 +345,7 @@ export function createAuditor<const C extends Catalog = typeof paymentsOsCatalog
   /** One attempt, no retry: the error, or `null` once the store has the records. */
   const attempt = async (batch: Pending[]): Promise<unknown> => {
     try {
-      await store.append(batch.map((p) => p.record));
+      await append(batch.map((p) => p.record));
       settleWritten(batch);
       return null;
     } catch (cause) {
@@ -391,6 +408,7 @@ export function createAuditor<const C extends Catalog = typeof paymentsOsCatalog
 
   const refuse = (code: 'closed' | 'queue_full', record: AuditRecord): AuditError => {
     stats.dropped++;
+    telemetry.dropped(1, code);
     const error = new AuditError(
       code,
       code === 'closed'

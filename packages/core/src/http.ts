@@ -1,6 +1,8 @@
+import type { Span } from '@opentelemetry/api';
 import type { ActionInput, Auditor, AuditActor } from './auditor.ts';
 import type { ActionTypeOf, Catalog } from './catalog.ts';
 import { ApiError, AuditError, toError } from './errors.ts';
+import { addAuditEvent } from './otel.ts';
 import { CLIENT_CLOSED_REQUEST, outcomeOfStatus, type AuditTrace } from './record.ts';
 
 /**
@@ -34,6 +36,12 @@ export interface RequestFacts {
   user_agent: string | null;
   request_id: string | null;
   trace: AuditTrace | null;
+  /**
+   * The span that receives the action's `audit.record` event when it is
+   * recorded (see `addAuditEvent`): the one active when the request entered
+   * (`activeSpan()`). Leave it out when the adapter adds the event itself.
+   */
+  span?: Span | undefined;
   /** The status the client got; ignored when `aborted`. */
   status: number;
   /** The client went away before the response was complete (recorded as 499). */
@@ -94,7 +102,27 @@ export function requestAction(context: AuditContext, actor: AuditActor | null | 
   };
 }
 
-/** Records a finished request (see `requestAction`). Never throws: failures go to `onError`. */
+/**
+ * Adds the action of a request to `facts.span` as an `audit.record` event,
+ * without recording it: for adapters that must add the event before the
+ * response ends the span. Nothing is built unless the span is recording.
+ */
+export function addRequestEvent<C extends Catalog>(
+  auditor: Pick<Auditor<C>, 'catalog'>,
+  context: AuditContext,
+  actor: AuditActor | null | undefined,
+  facts: RequestFacts,
+): void {
+  if (!facts.span?.isRecording()) return;
+  const input = requestAction(context, actor, facts);
+  if (input) addAuditEvent(facts.span, input, auditor.catalog[input.action_type]);
+}
+
+/**
+ * Records a finished request (see `requestAction`), and adds it to
+ * `facts.span` as an event when that span is recording. Never throws:
+ * failures go to `onError`.
+ */
 export function recordRequest<C extends Catalog>(
   auditor: Auditor<C>,
   context: AuditContext,
@@ -102,7 +130,9 @@ export function recordRequest<C extends Catalog>(
   facts: RequestFacts,
 ): void {
   const input = requestAction(context, actor, facts);
-  if (input) auditor.tryRecord(input as ActionInput<ActionTypeOf<C>>);
+  if (!input) return;
+  auditor.tryRecord(input as ActionInput<ActionTypeOf<C>>);
+  addAuditEvent(facts.span, input, auditor.catalog[input.action_type]);
 }
 
 /**
@@ -110,6 +140,7 @@ export function recordRequest<C extends Catalog>(
  * resolves `true` once the record is stored (or when there is nothing to
  * record), `false` when it could not be stored — the adapter then answers 503
  * instead. The failure has been reported through `onError`. Never rejects.
+ * A stored action is added to `facts.span` as an event, as in `recordRequest`.
  */
 export async function recordRequestDurably<C extends Catalog>(
   auditor: Auditor<C>,
@@ -121,6 +152,8 @@ export async function recordRequestDurably<C extends Catalog>(
   if (!input) return true;
   try {
     await auditor.recordDurable(input as ActionInput<ActionTypeOf<C>>);
+    // Only once stored: otherwise the client gets a 503, which the adapter records (and reports) instead.
+    addAuditEvent(facts.span, input, auditor.catalog[input.action_type]);
     return true;
   } catch (error) {
     // The auditor reports what it refuses or cannot store; bad input it only throws.

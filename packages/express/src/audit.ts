@@ -1,11 +1,14 @@
 import {
+  activeSpan,
+  addRequestEvent,
+  AuditError,
   compileRouteMap,
   createAuditApi,
   createAuditContext,
-  parseTraceparent,
   recordRequest,
   recordRequestDurably,
   REQUIRED_RECORD_UNAVAILABLE,
+  requestTrace,
   runHook,
   type ActionTypeOf,
   type AuditActor,
@@ -42,7 +45,9 @@ export interface ExpressAuditOptions<C extends Catalog, A extends AuditActor> {
   /**
    * Who performed the request, from what the app's authentication left on
    * `req`/`res.locals`; `null` when nobody is authenticated (then nothing is
-   * recorded). Called after the response, so it runs after the app's auth.
+   * recorded). Called once per audited request, after the response (when an
+   * OpenTelemetry span records the request: as its head is written, for the
+   * span's `audit.record` event), so it runs after the app's auth.
    * A throw is reported through `onError` and counts as unauthenticated.
    *
    * @example
@@ -69,7 +74,12 @@ export interface ExpressActionOptions {
 export type ExpressRouterOptions<C extends Catalog, A extends AuditActor> = Omit<AuditApiOptions<C, A>, 'auditor'>;
 
 export interface ExpressAudit<C extends Catalog, A extends AuditActor> {
-  /** App-level middleware: observes every request and records the audited ones once they are answered. */
+  /**
+   * App-level middleware: observes every request and records the audited ones
+   * once they are answered. When an OpenTelemetry span is recording the
+   * request (HTTP instrumentation), the record carries its ids and the action
+   * is added to it as an `audit.record` event when the response head is written.
+   */
   middleware: RequestHandler;
   /**
    * Per-route middleware naming the action a route performs.
@@ -107,6 +117,12 @@ function joinRoute(base: string, path: string): string {
 
 const contexts = new WeakMap<Request, AuditContext>();
 
+type Span = NonNullable<ReturnType<typeof activeSpan>>;
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
+}
+
 /**
  * Audit trail for Express 5.
  *
@@ -126,8 +142,29 @@ export function expressAudit<const C extends Catalog, A extends AuditActor = Aud
   const requestIdOf = options.requestId ?? ((req: Request) => header(req, 'x-request-id'));
   const match = options.routes ? compileRouteMap(options.routes, auditor.catalog) : null;
 
+  /** identify's answer, asked once per request: a span's event and the record share it. */
+  const answers = new WeakMap<Request, { threw: boolean; value: unknown }>();
+  const askIdentify = (req: Request, res: Response) => {
+    let answer = answers.get(req);
+    if (answer) return answer;
+    try {
+      answer = { threw: false, value: identify(req, res) };
+    } catch (error) {
+      answer = { threw: true, value: error };
+    }
+    const settled = answer;
+    // Kept for a synchronous look later; also marks a rejection as handled until the record awaits it.
+    if (isPromiseLike(settled.value)) settled.value.then((value) => (settled.value = value), () => {});
+    answers.set(req, answer);
+    return answer;
+  };
+
   const resolveActor = async (req: Request, res: Response): Promise<AuditActor | null> => {
-    const actor = await runHook(auditor, 'identify', null, () => identify(req, res));
+    const actor = await runHook(auditor, 'identify', null, () => {
+      const answer = askIdentify(req, res);
+      if (answer.threw) throw answer.value;
+      return answer.value as ReturnType<typeof identify>;
+    });
     if (!actor) return null;
     if (actor.app_id != null) return actor;
     const appId = await runHook(auditor, 'appId', null, () => appIdOf(req));
@@ -141,7 +178,7 @@ export function expressAudit<const C extends Catalog, A extends AuditActor = Aud
     ip: req.ip ?? null,
     user_agent: header(req, 'user-agent'),
     request_id: null,
-    trace: parseTraceparent(header(req, 'traceparent')),
+    trace: requestTrace(req.headers, spans.get(req)),
     status,
     aborted,
     error: errored.has(req),
@@ -236,6 +273,44 @@ export function expressAudit<const C extends Catalog, A extends AuditActor = Aud
     } as Response['end'];
   };
 
+  /**
+   * Adds the action to the request's span as an `audit.record` event when the
+   * response head is written: its status is final then, and the span still
+   * open — HTTP instrumentation ends it on the response's `finish`, before
+   * the listener that records the action runs. The hooks the event needs run
+   * now, once: a resourceId function, and identify, whose answer the record
+   * reuses (an async identify's event is added when it answers, if the span
+   * is still recording then).
+   */
+  const addEventOnHead = (req: Request, res: Response, context: AuditContext, span: Span) => {
+    const writeHead = res.writeHead;
+    res.writeHead = function auditedWriteHead(this: Response, ...args: Parameters<Response['writeHead']>) {
+      res.writeHead = writeHead;
+      const result = writeHead.apply(this, args);
+      if (context.action !== null && span.isRecording()) {
+        const resourceIdHook = resourceIdHooks.get(context);
+        if (resourceIdHook) {
+          resourceIdHooks.delete(context);
+          try {
+            const id = resourceIdHook(req, res);
+            if (id != null) context.resourceId = String(id);
+          } catch (cause) {
+            const message = cause instanceof Error ? cause.message : String(cause);
+            auditor.reportError(new AuditError('hook_failed', `resourceId threw: ${message}`, { cause }));
+          }
+        }
+        const facts = { ...factsOf(req, res, context, res.statusCode, false), span };
+        const answer = askIdentify(req, res);
+        if (answer.threw) return result;
+        if (isPromiseLike(answer.value)) {
+          // Too late for a span that ends with the response; in time for one that outlives it.
+          answer.value.then((actor) => addRequestEvent(auditor, context, actor as AuditActor | null, facts), () => {});
+        } else addRequestEvent(auditor, context, answer.value as AuditActor | null | undefined, facts);
+      }
+      return result;
+    } as Response['writeHead'];
+  };
+
   /** Marks the action of a request; a fail-closed action's response is held until its record is stored. */
   const assign = (req: Request, res: Response, context: AuditContext, actionType: string) => {
     context.action = actionType;
@@ -246,11 +321,16 @@ export function expressAudit<const C extends Catalog, A extends AuditActor = Aud
   const durablyRecorded = new WeakSet<AuditContext>();
   const resourceIdHooks = new WeakMap<AuditContext, (req: Request, res: Response) => string | null | undefined>();
   const errored = new WeakSet<Request>();
+  const spans = new WeakMap<Request, Span>();
 
   const middleware: RequestHandler = function auditMiddleware(req, res, next) {
     const context = createAuditContext();
     contexts.set(req, context);
     res.locals.audit = context;
+    // Captured on entry: the server span is active here, but not in the response's event listeners.
+    const span = activeSpan();
+    if (span) spans.set(req, span);
+    if (span?.isRecording()) addEventOnHead(req, res, context, span);
     const found = match?.(req.method, req.path);
     observe(req, res, context);
     if (found) {

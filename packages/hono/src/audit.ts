@@ -1,12 +1,13 @@
 import {
+  activeSpan,
   CLIENT_CLOSED_REQUEST,
   compileRouteMap,
   createAuditApi,
   createAuditContext,
-  parseTraceparent,
   recordRequest,
   recordRequestDurably,
   REQUIRED_RECORD_UNAVAILABLE,
+  requestTrace,
   runHook,
   type ActionTypeOf,
   type AuditActor,
@@ -87,6 +88,9 @@ export interface HonoAudit<C extends Catalog, A extends AuditActor, E extends En
    * `c.req.raw.signal`: @hono/node-server, Bun, Deno). A streamed body is
    * recorded when its `Response` is returned, not when its last byte is sent.
    * On Workers the write is kept alive with `executionCtx.waitUntil`.
+   * When an OpenTelemetry span is recording the request (e.g. `@hono/otel`
+   * before this middleware), the record carries its ids and the action is
+   * added to it as an `audit.record` event before this middleware returns.
    */
   middleware: MiddlewareHandler<AuditEnv>;
   /**
@@ -193,6 +197,8 @@ export function honoAudit<const C extends Catalog, A extends AuditActor = AuditA
     }
     // Reading the signal here also makes @hono/node-server create the controller it aborts on disconnect.
     const signal = signalOf(c.req.raw);
+    // The request's span (with an OpenTelemetry SDK and context manager): its ids go on the record, the action on it as an event.
+    const span = activeSpan();
 
     const factsOf = (status: number, aborted: boolean, error: boolean): RequestFacts => ({
       method: c.req.method,
@@ -203,7 +209,8 @@ export function honoAudit<const C extends Catalog, A extends AuditActor = AuditA
       ip: null,
       user_agent: c.req.header('user-agent') ?? null,
       request_id: null,
-      trace: parseTraceparent(c.req.header('traceparent')),
+      trace: requestTrace(c.req.raw.headers, span),
+      span,
       status,
       aborted,
       error,
@@ -222,16 +229,15 @@ export function honoAudit<const C extends Catalog, A extends AuditActor = AuditA
     };
 
     let settled = false;
+    let recorded: Promise<void> | null = null;
     const settle = (status: number, aborted: boolean, error: boolean): void => {
       if (settled) return;
       settled = true;
       signal?.removeEventListener('abort', onAbort);
       if (context.action === null) return;
       const facts = factsOf(status, aborted, error);
-      keepAlive(
-        c,
-        complete(facts).then((actor) => recordRequest(auditor, context, actor, facts)),
-      );
+      recorded = complete(facts).then((actor) => recordRequest(auditor, context, actor, facts));
+      keepAlive(c, recorded);
     };
     // The client went away before the handlers answered. (Not `c.res`: reading it early makes Hono copy the real response later.)
     const onAbort = () => settle(CLIENT_CLOSED_REQUEST, true, false);
@@ -243,6 +249,7 @@ export function honoAudit<const C extends Catalog, A extends AuditActor = AuditA
     } catch (error) {
       // Hono rethrows what is not an Error instead of handing it to onError; the client gets a 500.
       settle(500, false, true);
+      if (recorded && span?.isRecording()) await recorded;
       throw error;
     }
     if (!settled && context.action !== null && auditor.isRequired(context.action)) {
@@ -260,6 +267,8 @@ export function honoAudit<const C extends Catalog, A extends AuditActor = AuditA
       settled = false;
     }
     settle(c.res.status, signal?.aborted === true, c.error !== undefined);
+    // Whoever started a recording span ends it once this middleware returns: its audit event must be on it by then.
+    if (recorded && span?.isRecording()) await recorded;
   });
 
   const action = (actionType: ActionTypeOf<C>, actionOptions: HonoActionOptions<E> = {}): MiddlewareHandler<AuditEnv> => {
