@@ -8,7 +8,7 @@ import request from 'supertest';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 // The copy of the API that @audit-trail/core uses (the root has no @opentelemetry/api of its own):
 // globals must be registered through the same API version that reads them.
-import { context, propagation, ROOT_CONTEXT, SpanKind, trace, type Tracer } from '../../core/node_modules/@opentelemetry/api';
+import { context, propagation, ROOT_CONTEXT, SpanKind, trace, type Tracer } from '@opentelemetry/api';
 import { expressAudit } from './audit.ts';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
