@@ -6,3 +6,5 @@ export {
 } from './sqlite-store.ts';
 export type { SqliteDatabase, SqliteStatement, SqliteValue } from './database.ts';
 export { SCHEMA_VERSION } from './schema.ts';
+export { nodeChainHasher } from './node-hasher.ts';
+export { CHAIN_OBJECTS } from './schema.ts';

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { AuditError } from '@audit-trail/core';
 import Database from 'better-sqlite3';
+import { sampleRecord } from '@audit-trail/store-conformance';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { sqliteStore } from './index.ts';
 import { migrate, MIGRATIONS, SCHEMA_TABLE, SCHEMA_VERSION, schemaVersion, type Migration } from './schema.ts';
@@ -69,6 +70,24 @@ describe('schema migrations', () => {
     expect(db.prepare("SELECT name FROM sqlite_master WHERE name = 'extra'").get()).toBeUndefined();
   });
 
+  it('upgrades a version 1 database: its records stay, unchained, and new ones chain', async () => {
+    const db = freshDatabase();
+    migrate(db, MIGRATIONS.slice(0, 1));
+    db.prepare(
+      `INSERT INTO audit_records (id, account_id, created, action_type, resource, user_id, outcome, details)
+       VALUES ('aud_legacy', 'acc_old', '2025-01-01T00:00:00.000Z', 'refund', 'payment', 'usr_alice', 'success', '{}')`,
+    ).run();
+    const store = sqliteStore({ database: db });
+    await store.append([sampleRecord({ account_id: 'acc_old' })]);
+    expect(schemaVersion(db)).toBe(SCHEMA_VERSION);
+    expect(db.prepare("SELECT chain_seq FROM audit_records WHERE account_id = 'acc_old' ORDER BY created").all()).toEqual([
+      { chain_seq: null },
+      { chain_seq: 1 },
+    ]);
+    expect((await store.scanUnchained!('acc_old', null, 10)).map((r) => r.id)).toEqual(['aud_legacy']);
+    await store.close();
+  });
+
   it('refuses a database whose schema is newer than it knows', () => {
     const file = path.join(dir, 'newer.db');
     const db = new Database(file);
@@ -93,6 +112,6 @@ describe('schema migrations', () => {
     await sqliteStore({ database: db }).close();
     expect(db.pragma('user_version', { simple: true })).toBe(42);
     const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all();
-    expect(tables).toEqual([{ name: 'audit_records' }, { name: SCHEMA_TABLE }, { name: 'payments' }]);
+    expect(tables).toEqual([{ name: 'audit_chain_heads' }, { name: 'audit_records' }, { name: SCHEMA_TABLE }, { name: 'payments' }]);
   });
 });

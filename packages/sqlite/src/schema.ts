@@ -19,10 +19,20 @@ export const INDEXES = Object.freeze({
   resourceId: 'audit_records_account_resource',
 });
 
+/** The indexes and table of the hash chain (migration 2). */
+export const CHAIN_OBJECTS = Object.freeze({
+  /** `UNIQUE (account_id, chain_seq)`: two writers can never give two records one position. */
+  chainIndex: 'audit_records_account_chain',
+  /** The same for records without an account (SQLite's UNIQUE lets NULLs repeat). */
+  noAccountChainIndex: 'audit_records_no_account_chain',
+  /** One row per account: the link the next record is appended after. */
+  headsTable: 'audit_chain_heads',
+});
+
 /**
  * The migrations, in order. Never edit one that has shipped: add the next.
- * `chain_seq`, `prev_hash` and `hash` are reserved for a per-account hash
- * chain and stay `NULL` until that feature fills them.
+ * Migration 1 reserved `chain_seq`, `prev_hash` and `hash`; migration 2
+ * makes positions unique per account and adds the chain heads.
  */
 export const MIGRATIONS: readonly Migration[] = Object.freeze([
   Object.freeze({
@@ -58,6 +68,21 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       CREATE INDEX ${INDEXES.actionType} ON audit_records (account_id, action_type, created, id);
       CREATE INDEX ${INDEXES.userId} ON audit_records (account_id, user_id, created, id);
       CREATE INDEX ${INDEXES.resourceId} ON audit_records (account_id, resource_id, created, id);
+    `,
+  }),
+  Object.freeze({
+    version: 2,
+    description: 'hash chain: unique (account_id, chain_seq) and audit_chain_heads',
+    sql: `
+      CREATE UNIQUE INDEX ${CHAIN_OBJECTS.chainIndex} ON audit_records (account_id, chain_seq);
+      CREATE UNIQUE INDEX ${CHAIN_OBJECTS.noAccountChainIndex} ON audit_records (chain_seq) WHERE account_id IS NULL;
+      CREATE TABLE ${CHAIN_OBJECTS.headsTable} (
+        account_id TEXT,
+        seq INTEGER NOT NULL,
+        hash TEXT NOT NULL
+      ) STRICT;
+      CREATE UNIQUE INDEX ${CHAIN_OBJECTS.headsTable}_account ON ${CHAIN_OBJECTS.headsTable} (account_id);
+      CREATE UNIQUE INDEX ${CHAIN_OBJECTS.headsTable}_no_account ON ${CHAIN_OBJECTS.headsTable} ((account_id IS NULL)) WHERE account_id IS NULL;
     `,
   }),
 ]);

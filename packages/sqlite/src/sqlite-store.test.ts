@@ -169,16 +169,18 @@ describe('sqliteStore', () => {
     expect(full.pragma('synchronous', { simple: true })).toBe(2); // FULL
   });
 
-  it('leaves the reserved hash-chain columns null', async () => {
-    const store = open();
-    const record = makeRecord({ account_id: randomAccount() });
-    await store.append([record]);
+  it('fills the hash-chain columns, and leaves them null with chain: false', async () => {
+    const account = randomAccount();
+    const chained = makeRecord({ account_id: account });
+    await open().append([chained]);
+    const plain = makeRecord({ account_id: account });
+    const unchainedStore = open({ database: file, chain: false });
+    await unchainedStore.append([plain]);
+    expect(unchainedStore.scanChain).toBeUndefined();
     const db = openDriver();
-    expect(db.prepare('SELECT chain_seq, prev_hash, hash FROM audit_records WHERE id = ?').get(record.id)).toEqual({
-      chain_seq: null,
-      prev_hash: null,
-      hash: null,
-    });
+    const columns = db.prepare('SELECT chain_seq, prev_hash, hash FROM audit_records WHERE id = ?');
+    expect(columns.get(chained.id)).toEqual({ chain_seq: 1, prev_hash: '0'.repeat(64), hash: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(columns.get(plain.id)).toEqual({ chain_seq: null, prev_hash: null, hash: null });
   });
 
   it('fails with AuditError `closed` once closed, and closes twice harmlessly', async () => {
@@ -260,6 +262,8 @@ describe('sqliteStore', () => {
       [{ database: file, busyTimeout: 1.5 }, /busyTimeout/],
       [{ database: file, synchronous: 'off' }, /synchronous/],
       [{ database: file, closeDatabase: 'yes' }, /closeDatabase/],
+      [{ database: file, chain: 'on' }, /chain must be/],
+      [{ database: file, chain: { key: 'short' } }, /chain\.key must be at least 16 bytes/],
     ])('throws a TypeError naming the option for %o', (options, message) => {
       expect(() => sqliteStore(options as never)).toThrow(TypeError);
       expect(() => sqliteStore(options as never)).toThrow(message);

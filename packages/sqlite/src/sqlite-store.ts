@@ -1,7 +1,15 @@
 import {
   AuditError,
+  compareAccounts,
   compareKeyset,
+  GENESIS_HASH,
+  groupByAccount,
+  linkRecordsSync,
+  resolveChainOption,
   type AuditRecord,
+  type ChainedRecord,
+  type ChainHead,
+  type ChainOptions,
   type JsonValue,
   type KeysetPosition,
   type Outcome,
@@ -11,7 +19,8 @@ import {
 } from '@audit-trail/core';
 import Database from 'better-sqlite3';
 import { inTransaction, isSqliteDatabase, type SqliteDatabase, type SqliteStatement, type SqliteValue } from './database.ts';
-import { INDEXES, migrate } from './schema.ts';
+import { nodeChainHasher } from './node-hasher.ts';
+import { CHAIN_OBJECTS, INDEXES, migrate } from './schema.ts';
 
 /** Values of `PRAGMA synchronous` the store offers. */
 export const SYNCHRONOUS_MODES = ['normal', 'full'] as const;
@@ -36,6 +45,13 @@ export interface SqliteStoreOptions {
    * `'full'`: also survives power loss, at an fsync per batch.
    */
   synchronous?: SynchronousMode;
+  /**
+   * The hash chain (CHAIN.md). On by default, with plain SHA-256; `{ key }`
+   * makes every hash an HMAC-SHA-256 that someone with write access to the
+   * file cannot recompute without the key. `false` writes no links and
+   * leaves out `scanChain`, `scanUnchained` and `chainHeads`.
+   */
+  chain?: ChainOptions | false;
 }
 
 /** The columns of `audit_records` the store writes and reads, in `INSERT` order. */
@@ -68,6 +84,15 @@ const SELECT = `SELECT ${COLUMNS.join(', ')} FROM audit_records`;
 const INSERT =
   `INSERT INTO audit_records (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')}) ` +
   'ON CONFLICT (id) DO NOTHING';
+/** The chain columns, written after `COLUMNS`. */
+const CHAIN_COLUMNS = ['chain_seq', 'prev_hash', 'hash'] as const;
+const INSERT_CHAINED =
+  `INSERT INTO audit_records (${[...COLUMNS, ...CHAIN_COLUMNS].join(', ')}) ` +
+  `VALUES (${[...COLUMNS, ...CHAIN_COLUMNS].map(() => '?').join(', ')})`;
+const SELECT_CHAINED = `SELECT ${[...COLUMNS, ...CHAIN_COLUMNS].join(', ')} FROM audit_records`;
+const HEADS = CHAIN_OBJECTS.headsTable;
+
+type ChainRow = AuditRow & { chain_seq: number | bigint; prev_hash: string; hash: string };
 
 /** Filters compared with `=`, and their columns. */
 const EQUALITY_FILTERS = [
@@ -118,6 +143,9 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
 
   const insert = db.prepare(INSERT);
   const selectOne = db.prepare(`${SELECT} WHERE id = ? AND account_id = ?`);
+  const chain = config.chain === false ? null : resolveChainOption(config.chain, 'sqliteStore');
+  const hasher = chain ? nodeChainHasher(chain.key) : null;
+  const chainStatements = chain ? prepareChainStatements(db) : null;
   const queries = new Map<string, SqliteStatement>();
   let closed = false;
 
@@ -138,9 +166,29 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
     async append(records: readonly AuditRecord[]) {
       assertOpen();
       if (records.length === 0) return;
-      const rows = records.map(rowOfRecord);
+      if (!hasher || !chainStatements) {
+        const rows = records.map(rowOfRecord);
+        inTransaction(db, () => {
+          for (const row of rows) insert.run(...row);
+        });
+        return;
+      }
+      const c = chainStatements;
+      // BEGIN IMMEDIATE holds the file's write lock from the first read of a
+      // head to the commit, so no other connection can append in between.
       inTransaction(db, () => {
-        for (const row of rows) insert.run(...row);
+        const fresh = records.filter((record) => !c.exists.get(record.id));
+        for (const [account, group] of groupByAccount(fresh)) {
+          const stored = c.head.get(account) as { seq: number | bigint; hash: string } | undefined | null;
+          // Without a head row (deleted by hand), continue from the newest link rather than collide with it.
+          const newest = stored ?? (c.newestLink.get(account) as { seq: number | bigint; hash: string } | undefined | null);
+          const head = newest ? { seq: Number(newest.seq), hash: newest.hash } : null;
+          const links = linkRecordsSync(head, group, hasher);
+          for (const link of links) c.insert.run(...rowOfRecord(link.record), link.seq, link.prevHash, link.hash);
+          const last = links[links.length - 1]!;
+          if (stored) c.updateHead.run(last.seq, last.hash, account);
+          else c.insertHead.run(account, last.seq, last.hash);
+        }
       });
     },
 
@@ -155,6 +203,8 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
       const row = selectOne.get(id, accountId) as AuditRow | undefined | null;
       return row ? recordOfRow(row) : null;
     },
+
+    ...(chainStatements ? chainReader(chainStatements, assertOpen) : {}),
 
     async close() {
       if (closed) return;
@@ -181,7 +231,82 @@ function resolveOptions(options: SqliteStoreOptions): Readonly<Required<SqliteSt
   }
   const closeDatabase = options.closeDatabase ?? typeof database === 'string';
   if (typeof closeDatabase !== 'boolean') throw new TypeError('sqliteStore: closeDatabase must be a boolean');
-  return Object.freeze({ database, busyTimeout, synchronous, closeDatabase });
+  const chain = options.chain ?? {};
+  // Checked here, so that a bad key throws before the database is opened.
+  resolveChainOption(chain, 'sqliteStore');
+  return Object.freeze({ database, busyTimeout, synchronous, closeDatabase, chain: chain === false ? false : Object.freeze({ ...chain }) });
+}
+
+/** The statements of the hash chain, prepared once per store. */
+function prepareChainStatements(db: SqliteDatabase) {
+  return {
+    exists: db.prepare('SELECT 1 AS found FROM audit_records WHERE id = ?'),
+    insert: db.prepare(INSERT_CHAINED),
+    head: db.prepare(`SELECT seq, hash FROM ${HEADS} WHERE account_id IS ?`),
+    newestLink: db.prepare(
+      `SELECT chain_seq AS seq, hash FROM audit_records INDEXED BY ${CHAIN_OBJECTS.chainIndex} ` +
+        'WHERE account_id IS ? AND chain_seq IS NOT NULL ORDER BY chain_seq DESC LIMIT 1',
+    ),
+    updateHead: db.prepare(`UPDATE ${HEADS} SET seq = ?, hash = ? WHERE account_id IS ?`),
+    insertHead: db.prepare(`INSERT INTO ${HEADS} (account_id, seq, hash) VALUES (?, ?, ?)`),
+    allHeads: db.prepare(`SELECT account_id, seq, hash FROM ${HEADS}`),
+    scanFrom: db.prepare(
+      `${SELECT_CHAINED} INDEXED BY ${CHAIN_OBJECTS.chainIndex} WHERE account_id IS ? AND chain_seq > ? ORDER BY chain_seq LIMIT ?`,
+    ),
+    scanAll: db.prepare(
+      `${SELECT_CHAINED} INDEXED BY ${CHAIN_OBJECTS.chainIndex} WHERE account_id IS ? AND chain_seq IS NOT NULL ORDER BY chain_seq LIMIT ?`,
+    ),
+    unchained: db.prepare(
+      `${SELECT} INDEXED BY ${CHAIN_OBJECTS.chainIndex} WHERE account_id IS ? AND chain_seq IS NULL AND created >= ? LIMIT ?`,
+    ),
+    // One index seek per account (a skip scan by hand), not a scan of the table.
+    accounts: db.prepare(`
+      WITH RECURSIVE accounts(account_id) AS (
+        SELECT min(account_id) FROM audit_records
+        UNION ALL
+        SELECT (SELECT min(account_id) FROM audit_records WHERE account_id > accounts.account_id)
+        FROM accounts WHERE account_id IS NOT NULL
+      )
+      SELECT account_id FROM accounts WHERE account_id IS NOT NULL`),
+    anyWithoutAccount: db.prepare('SELECT 1 AS found FROM audit_records WHERE account_id IS NULL LIMIT 1'),
+  };
+}
+
+/** `scanChain`, `scanUnchained` and `chainHeads` over the chain columns. */
+function chainReader(c: ReturnType<typeof prepareChainStatements>, assertOpen: () => void): Pick<Store, 'scanChain' | 'scanUnchained' | 'chainHeads'> {
+  const headOf = (row: { account_id: string | null; seq: number | bigint; hash: string }): ChainHead => ({
+    accountId: row.account_id,
+    seq: Number(row.seq),
+    hash: row.hash,
+  });
+  return {
+    async scanChain(accountId, afterSeq, limit) {
+      assertOpen();
+      const rows = (afterSeq === null ? c.scanAll.all(accountId, limit) : c.scanFrom.all(accountId, afterSeq, limit)) as ChainRow[];
+      return rows.map(
+        (row): ChainedRecord => ({ record: recordOfRow(row), seq: Number(row.chain_seq), prevHash: row.prev_hash, hash: row.hash }),
+      );
+    },
+    async scanUnchained(accountId, since, limit) {
+      assertOpen();
+      return (c.unchained.all(accountId, since ?? '', limit) as AuditRow[]).map(recordOfRow);
+    },
+    async chainHeads(accountId?: string | null) {
+      assertOpen();
+      if (accountId !== undefined) {
+        const row = c.head.get(accountId) as { seq: number | bigint; hash: string } | undefined | null;
+        return [row ? headOf({ account_id: accountId, ...row }) : { accountId, seq: 0, hash: GENESIS_HASH }];
+      }
+      const heads = new Map<string | null, ChainHead>();
+      for (const row of c.allHeads.all() as Array<{ account_id: string | null; seq: number | bigint; hash: string }>) {
+        heads.set(row.account_id, headOf(row));
+      }
+      const accounts = new Set<string | null>(heads.keys());
+      for (const row of c.accounts.all() as Array<{ account_id: string }>) accounts.add(row.account_id);
+      if (c.anyWithoutAccount.get()) accounts.add(null);
+      return [...accounts].sort(compareAccounts).map((account) => heads.get(account) ?? { accountId: account, seq: 0, hash: GENESIS_HASH });
+    },
+  };
 }
 
 /** The parameters of `INSERT`, in `COLUMNS` order. */
