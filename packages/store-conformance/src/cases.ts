@@ -1,4 +1,4 @@
-import type { Store } from '@audit-trail/core';
+import type { ChainKey, Store } from '@audit-trail/core';
 
 /**
  * The stable names of every conformance case, in the order they run. Each is
@@ -35,7 +35,17 @@ export const CONFORMANCE_CASES = [
   'concurrent appends are all stored',
   'concurrent appends of one batch store it once',
   'close resolves',
+  'chain links each account from #1 in append order',
+  'chain returns records exactly as appended',
+  'chain gives a record already stored no position',
+  'chain stays one line under concurrent appends',
+  'chain puts records without an account in a chain of their own',
+  'scanChain pages by position',
+  'chainHeads names every account with its newest link',
 ] as const;
+
+/** The cases of the hash chain: skipped, with the reason shown, for a store without `scanChain`. */
+export const CHAIN_CASES = CONFORMANCE_CASES.filter((name) => name.startsWith('chain') || name.startsWith('scanChain'));
 
 /** The name of one conformance case. */
 export type ConformanceCase = (typeof CONFORMANCE_CASES)[number];
@@ -46,6 +56,10 @@ export interface CaseContext {
   store: Store;
   /** Closes the store now; the suite then does not close it again after the case. */
   close(): Promise<void>;
+  /** Ends the case as skipped, with the reason shown in the test output (vitest's `context.skip`). */
+  skip(note: string): never;
+  /** The chain key the store was given, for `verify`. */
+  chainKey?: ChainKey;
 }
 
 /** The body of one case: it throws (fails an `expect`) when the store does not conform. */

@@ -1,4 +1,14 @@
-import type { AuditRecord, KeysetPosition, Store, StoreFilter, StoreQuery } from '@audit-trail/core';
+import {
+  GENESIS_HASH,
+  linkRecords,
+  webCryptoHasher,
+  type AuditRecord,
+  type ChainedRecord,
+  type KeysetPosition,
+  type Store,
+  type StoreFilter,
+  type StoreQuery,
+} from '@audit-trail/core';
 import { describe, expect, it } from 'vitest';
 import type { ConformanceCase } from './cases.ts';
 import { CASE_BODIES, runCase, testStore } from './test-store.ts';
@@ -194,6 +204,87 @@ const CAUGHT_BY: [keyof Flaws, ConformanceCase[]][] = [
   ['rejectsEmptyBatch', ['append accepts an empty batch']],
   ['closeRejects', ['close resolves']],
 ];
+
+/** Ways a chaining store can go wrong. */
+interface ChainFlaws {
+  /** Reads the head, waits, then links: concurrent appends fork the chain. */
+  forksUnderConcurrency?: boolean;
+  /** Gives records already stored a position again. */
+  retryTakesPosition?: boolean;
+  /** Chains by `created` order instead of append order. */
+  chainsByCreated?: boolean;
+  /** Puts records without an account into the chain of account `''`. */
+  nullChainAsEmpty?: boolean;
+}
+
+/** The array store with a hash chain beside it, written with core's linkRecords, with optional flaws. */
+function chainedArrayStore(flaws: ChainFlaws = {}): Store {
+  const inner = arrayStore();
+  const hasher = webCryptoHasher();
+  const chains = new Map<string | null, ChainedRecord[]>();
+  const stored = new Set<string>();
+  let queue: Promise<void> = Promise.resolve();
+
+  const appendNow = async (batch: readonly AuditRecord[]) => {
+    const byAccount = new Map<string | null, AuditRecord[]>();
+    for (const record of flaws.chainsByCreated ? [...batch].sort((a, b) => (a.created < b.created ? -1 : 1)) : batch) {
+      if (!flaws.retryTakesPosition && stored.has(record.id)) continue;
+      stored.add(record.id);
+      const key = flaws.nullChainAsEmpty ? (record.account_id ?? '') : record.account_id;
+      byAccount.set(key, [...(byAccount.get(key) ?? []), record]);
+    }
+    for (const [account, records] of byAccount) {
+      const chain = chains.get(account) ?? [];
+      const last = chain.at(-1);
+      if (flaws.forksUnderConcurrency) await new Promise((resolve) => setTimeout(resolve, 1));
+      const links = await linkRecords(last ? { seq: last.seq, hash: last.hash } : null, records, hasher);
+      chains.set(account, [...(chains.get(account) ?? []), ...links.map((l) => ({ ...l, record: structuredClone(l.record) }))]);
+    }
+    await inner.append(batch);
+  };
+
+  return {
+    ...inner,
+    append(batch) {
+      if (flaws.forksUnderConcurrency) return appendNow(batch);
+      const run = queue.then(() => appendNow(batch));
+      queue = run.catch(() => undefined);
+      return run;
+    },
+    async scanChain(accountId, afterSeq, limit) {
+      return (chains.get(accountId) ?? []).filter((l) => afterSeq === null || l.seq > afterSeq).slice(0, limit);
+    },
+    async scanUnchained() {
+      return [];
+    },
+    async chainHeads(accountId?: string | null) {
+      const headOf = (account: string | null) => {
+        const last = chains.get(account)?.at(-1);
+        return { accountId: account, seq: last?.seq ?? 0, hash: last?.hash ?? GENESIS_HASH };
+      };
+      return accountId !== undefined ? [headOf(accountId)] : [...chains.keys()].map(headOf);
+    },
+  };
+}
+
+testStore({ name: 'array store with a chain', create: () => chainedArrayStore() });
+
+const CHAIN_CAUGHT_BY: [keyof ChainFlaws, ConformanceCase[]][] = [
+  ['forksUnderConcurrency', ['chain stays one line under concurrent appends']],
+  ['retryTakesPosition', ['chain gives a record already stored no position', 'chain stays one line under concurrent appends']],
+  ['chainsByCreated', ['chain links each account from #1 in append order']],
+  ['nullChainAsEmpty', ['chain puts records without an account in a chain of their own']],
+];
+
+describe('the conformance suite catches a flawed chain', () => {
+  for (const [flaw, cases] of CHAIN_CAUGHT_BY) {
+    for (const name of cases) {
+      it(`${flaw}: ${name}`, async () => {
+        await expect(runCase(() => chainedArrayStore({ [flaw]: true }), CASE_BODIES[name])).rejects.toThrow();
+      });
+    }
+  }
+});
 
 describe('the conformance suite catches a flawed store', () => {
   for (const [flaw, cases] of CAUGHT_BY) {

@@ -1,7 +1,8 @@
-import type { Store } from '@audit-trail/core';
+import type { ChainKey, Store } from '@audit-trail/core';
 import { describe, it } from 'vitest';
 import { appendCases } from './append-cases.ts';
-import { CONFORMANCE_CASES, type CaseBody, type ConformanceCase } from './cases.ts';
+import { chainCases } from './chain-cases.ts';
+import { CONFORMANCE_CASES, type CaseBody, type CaseContext, type ConformanceCase } from './cases.ts';
 import { isolationCases } from './isolation-cases.ts';
 import { pagingCases } from './paging-cases.ts';
 import { queryCases } from './query-cases.ts';
@@ -18,6 +19,12 @@ export interface StoreConformanceOptions {
   create: () => Store | Promise<Store>;
   /** Cases this store cannot pass; they are registered with `it.skip` so that the opt-out is visible in the test output. */
   skip?: readonly ConformanceCase[];
+  /**
+   * The `chain.key` the store was created with, if any, so that the chain
+   * cases can verify its hashes. A store without `scanChain` skips the chain
+   * cases by itself, visibly.
+   */
+  chainKey?: ChainKey;
 }
 
 /** The body of every case, by name; the type checks that none is missing. */
@@ -26,10 +33,20 @@ export const CASE_BODIES: Record<ConformanceCase, CaseBody> = {
   ...queryCases,
   ...pagingCases,
   ...isolationCases,
+  ...chainCases,
+};
+
+/** How a case ends up skipped when it finds that the store lacks what it tests. */
+const noSkip = (note: string): never => {
+  throw new Error(`skipped outside a test: ${note}`);
 };
 
 /** Runs one case against a store fresh from `create`, and closes the store unless the case did. */
-export async function runCase(create: StoreConformanceOptions['create'], body: CaseBody): Promise<void> {
+export async function runCase(
+  create: StoreConformanceOptions['create'],
+  body: CaseBody,
+  extra: Partial<Pick<CaseContext, 'skip' | 'chainKey'>> = {},
+): Promise<void> {
   const store = await create();
   let open = true;
   const close = async () => {
@@ -37,7 +54,7 @@ export async function runCase(create: StoreConformanceOptions['create'], body: C
     await store.close();
   };
   try {
-    await body({ store, close });
+    await body({ store, close, skip: extra.skip ?? noSkip, ...(extra.chainKey !== undefined ? { chainKey: extra.chainKey } : {}) });
   } catch (error) {
     // The case's own failure is the one worth reporting, not a failing close after it.
     if (open) await close().catch(() => {});
@@ -78,13 +95,13 @@ export function testStore(options: StoreConformanceOptions): void {
   if (unknown.length > 0) {
     throw new TypeError(`testStore: skip names no conformance case: ${unknown.map((name) => JSON.stringify(name)).join(', ')}`);
   }
-  const { create } = options;
+  const { create, chainKey } = options;
 
   describe(`store conformance: ${options.name}`, () => {
     for (const name of CONFORMANCE_CASES) {
       const body = CASE_BODIES[name];
       if (skip.has(name)) it.skip(name, () => runCase(create, body));
-      else it(name, () => runCase(create, body));
+      else it(name, (context) => runCase(create, body, { skip: (note) => context.skip(note), ...(chainKey !== undefined ? { chainKey } : {}) }));
     }
   });
 }
