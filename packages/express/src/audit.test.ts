@@ -60,6 +60,15 @@ describe('expressAudit', () => {
     expect(create).toMatchObject({ action_type: 'create_payment', resource_id: 'pay_new', status_code: 201 });
   });
 
+  it('audits a route-map route in any case, as Express serves it', async () => {
+    const { app, records } = setup();
+    app.get('/payments/:payment_id', (req, res) => {
+      res.json({ id: req.params.payment_id });
+    });
+    await request(app).get('/PAYMENTS/pay_Up').set('x-user', 'alice').expect(200);
+    expect((await records()).map((r) => [r.action_type, r.resource_id, r.request.path])).toEqual([['get_payment', 'pay_Up', '/PAYMENTS/pay_Up']]);
+  });
+
   it('records routes named with audit.action, taking the resource id from a parameter or a function', async () => {
     const { app, audit, records } = setup();
     const router = express.Router();

@@ -60,6 +60,12 @@ export interface ExpressAuditOptions<C extends Catalog, A extends AuditActor> {
   requestId?: (req: Request) => string | null | undefined;
   /** Declarative map from `METHOD /route/:template` to action type, checked against the catalog. */
   routes?: RouteMap<C>;
+  /**
+   * Whether the route map's static segments match only in the same case. Default `false`, like
+   * Express's own routing, so that `GET /PAYMENTS/1` is audited when Express serves it; set `true`
+   * together with Express's `case sensitive routing` setting.
+   */
+  caseSensitive?: boolean;
 }
 
 export interface ExpressActionOptions {
@@ -140,7 +146,9 @@ export function expressAudit<const C extends Catalog, A extends AuditActor = Aud
   const { auditor, identify } = options;
   const appIdOf = options.appId ?? ((req: Request) => header(req, 'app-id'));
   const requestIdOf = options.requestId ?? ((req: Request) => header(req, 'x-request-id'));
-  const match = options.routes ? compileRouteMap(options.routes, auditor.catalog) : null;
+  const match = options.routes
+    ? compileRouteMap(options.routes, auditor.catalog, { caseSensitive: options.caseSensitive ?? false })
+    : null;
 
   /** identify's answer, asked once per request: a span's event and the record share it. */
   const answers = new WeakMap<Request, { threw: boolean; value: unknown }>();
