@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { sampleRecord } from '@audit-trail/store-conformance';
 import pg from 'pg';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { postgresStore, SCHEMA_VERSION } from './index.ts';
@@ -40,6 +41,8 @@ describe('migrations', () => {
       expect(rows.map((row: { indexname: string }) => row.indexname)).toEqual([
         'audit_records_account_idx',
         'audit_records_action_idx',
+        'audit_records_chain_idx',
+        'audit_records_chain_null',
         'audit_records_pkey',
         'audit_records_resource_idx',
         'audit_records_user_idx',
@@ -73,7 +76,7 @@ describe('migrations', () => {
 
     const older = postgresStore({ connectionString: databaseUrl, schema });
     try {
-      const refusal = { name: 'AuditError', code: 'store_failed', message: expect.stringMatching(/schema version 2, newer than the 1/) };
+      const refusal = { name: 'AuditError', code: 'store_failed', message: expect.stringMatching(new RegExp(`schema version ${SCHEMA_VERSION + 1}, newer than the ${SCHEMA_VERSION}`)) };
       await expect(older.migrate()).rejects.toMatchObject(refusal);
       await expect(older.append([])).rejects.toMatchObject(refusal);
       await expect(older.get('acc_acme', 'aud_1')).rejects.toMatchObject(refusal);
@@ -91,7 +94,9 @@ describe('migrations', () => {
     await admin.query(`CREATE ROLE ${role} LOGIN PASSWORD 'writer'`);
     try {
       await admin.query(`GRANT USAGE ON SCHEMA ${schema} TO ${role}`);
+      // The least a writer needs: no UPDATE or DELETE on the records, UPDATE only on the chain heads.
       await admin.query(`GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA ${schema} TO ${role}`);
+      await admin.query(`GRANT UPDATE ON ${schema}.audit_records_chain_heads TO ${role}`);
       const url = new URL(databaseUrl);
       url.username = role;
       url.password = 'writer';
@@ -99,6 +104,18 @@ describe('migrations', () => {
       try {
         await writer.append([]);
         expect(await writer.get('acc_acme', 'aud_none')).toBeNull();
+        const record = sampleRecord({ account_id: `acc_${randomUUID()}` });
+        await writer.append([record]);
+        await writer.append([sampleRecord({ account_id: record.account_id })]);
+        expect(await writer.get(record.account_id!, record.id)).toEqual(record);
+        expect(await writer.chainHeads!(record.account_id)).toMatchObject([{ seq: 2 }]);
+        const direct = new pg.Client({ connectionString: url.href });
+        await direct.connect();
+        try {
+          await expect(direct.query(`UPDATE ${schema}.audit_records SET details = '{}'`)).rejects.toThrow(/permission denied/);
+        } finally {
+          await direct.end();
+        }
       } finally {
         await writer.close();
       }

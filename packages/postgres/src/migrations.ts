@@ -13,6 +13,8 @@ export interface TableNames {
   qualifiedMigrations: string;
   /** Quotes an index name derived from the table name, e.g. `"audit_records_user_idx"`. */
   index(suffix: string): string;
+  /** `"schema"."<table>_chain_heads"`: the head of each account's hash chain. */
+  qualifiedHeads: string;
 }
 
 /** One step of the schema's history. Versions are consecutive from 1 and never change once released. */
@@ -58,6 +60,26 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       `CREATE INDEX ${index('action_idx')} ON ${t} (account_id, action_type, created, id)`,
       `CREATE INDEX ${index('user_idx')} ON ${t} (account_id, user_id, created, id)`,
       `CREATE INDEX ${index('resource_idx')} ON ${t} (account_id, resource_id, created, id)`,
+    ],
+  },
+  {
+    version: 2,
+    description: 'hash chain: unique (account_id, chain_seq) and a chain heads table',
+    statements: ({ qualifiedTable: t, qualifiedHeads: h, index }) => [
+      // Belt and braces: appends are serialised per account on the heads' row
+      // locks; these make a second record at one position impossible anyway.
+      `CREATE UNIQUE INDEX ${index('chain_idx')} ON ${t} (account_id, chain_seq)`,
+      `CREATE UNIQUE INDEX ${index('chain_null')} ON ${t} (chain_seq) WHERE account_id IS NULL`,
+      `COMMENT ON TABLE ${t} IS 'audit records of @audit-trail/postgres; chain_seq, prev_hash and hash link each account''s records in a hash chain'`,
+      `CREATE TABLE ${h} (
+        account_id text COLLATE "C",
+        seq bigint NOT NULL,
+        hash text NOT NULL
+      )`,
+      `COMMENT ON TABLE ${h} IS 'the newest link of each account''s audit hash chain (account_id NULL: records without an account); appends lock these rows'`,
+      // NULL is one account here: at most one row for it.
+      `CREATE UNIQUE INDEX ${index('heads_idx')} ON ${h} (account_id)`,
+      `CREATE UNIQUE INDEX ${index('heads_null')} ON ${h} ((account_id IS NULL)) WHERE account_id IS NULL`,
     ],
   },
 ]);
@@ -153,5 +175,6 @@ export function tableNames(schema: string, table: string): TableNames {
     qualifiedTable: inSchema(table),
     qualifiedMigrations: inSchema(MIGRATIONS_TABLE),
     index: (suffix: string) => quoteIdentifier(`${table}_${suffix}`),
+    qualifiedHeads: inSchema(`${table}_chain_heads`),
   });
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { newRecordId, type AuditRecord } from '@audit-trail/core';
+import { newRecordId, verify, type AuditRecord } from '@audit-trail/core';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { postgresStore } from './index.ts';
@@ -29,6 +29,8 @@ ALTER INDEX audit_records_account_idx RENAME TO audit_records_before_2027_accoun
 ALTER INDEX audit_records_action_idx RENAME TO audit_records_before_2027_action_idx;
 ALTER INDEX audit_records_user_idx RENAME TO audit_records_before_2027_user_idx;
 ALTER INDEX audit_records_resource_idx RENAME TO audit_records_before_2027_resource_idx;
+ALTER INDEX audit_records_chain_idx RENAME TO audit_records_before_2027_chain_idx;
+ALTER INDEX audit_records_chain_null RENAME TO audit_records_before_2027_chain_null;
 
 CREATE TABLE audit_records (LIKE audit_records_before_2027 INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING COMMENTS)
   PARTITION BY RANGE (created);
@@ -37,6 +39,7 @@ CREATE INDEX audit_records_account_idx ON audit_records (account_id, created, id
 CREATE INDEX audit_records_action_idx ON audit_records (account_id, action_type, created, id);
 CREATE INDEX audit_records_user_idx ON audit_records (account_id, user_id, created, id);
 CREATE INDEX audit_records_resource_idx ON audit_records (account_id, resource_id, created, id);
+CREATE INDEX audit_records_chain_idx ON audit_records (account_id, chain_seq);
 
 ALTER TABLE audit_records_before_2027
   DROP CONSTRAINT audit_records_before_2027_pkey,
@@ -98,10 +101,15 @@ it('works unchanged on a table converted to monthly partitions, and drops old mo
     expect(plan).toContain('audit_records_2027_01');
     expect(plan).not.toContain('audit_records_2027_02');
 
+    expect(await verify(store, { account })).toMatchObject({ ok: true, accounts: [{ seq: 4, count: 4 }] });
+
     // Retention: a month leaves as a whole table, with no DELETE and no bloat.
     await session.query('ALTER TABLE audit_records DETACH PARTITION audit_records_before_2027');
     await session.query('DROP TABLE audit_records_before_2027');
     expect(await store.query({ accountId: account, filter: {}, order: 'desc', limit: 10 })).toEqual(all.slice(0, 2));
+    // The chain went on across the conversion; dropping the old month pruned its start.
+    expect(await verify(store, { account })).toMatchObject({ ok: false, kind: 'deleted', seq: 1 });
+    expect(await verify(store, { account, acceptPrunedStart: true })).toMatchObject({ ok: true, accounts: [{ first_seq: 3, seq: 4 }] });
   } finally {
     await store.close();
   }

@@ -1,7 +1,22 @@
-import { AuditError, type AuditRecord, type Store, type StoreQuery } from '@audit-trail/core';
+import {
+  AuditError,
+  compareAccounts,
+  GENESIS_HASH,
+  groupByAccount,
+  linkRecordsSync,
+  resolveChainOption,
+  type AuditRecord,
+  type ChainedRecord,
+  type ChainHasher,
+  type ChainHead,
+  type ChainOptions,
+  type Store,
+  type StoreQuery,
+} from '@audit-trail/core';
 import pg from 'pg';
-import type { PostgresPool } from './client.ts';
+import type { PostgresPool, PostgresQueryable } from './client.ts';
 import { migrate, tableNames, type TableNames } from './migrations.ts';
+import { nodeChainHasher } from './node-hasher.ts';
 
 export interface PostgresStoreOptions {
   /**
@@ -25,6 +40,14 @@ export interface PostgresStoreOptions {
    * Default 10. Not allowed with `pool`: size that pool where it is made.
    */
   poolSize?: number;
+  /**
+   * The hash chain (CHAIN.md). On by default, with plain SHA-256; `{ key }`
+   * makes every hash an HMAC-SHA-256 that someone with write access to the
+   * database cannot recompute without the key. `false` writes no links (one
+   * statement per batch, as before the chain) and leaves out `scanChain`,
+   * `scanUnchained` and `chainHeads`.
+   */
+  chain?: ChainOptions | false;
 }
 
 /** A {@link Store} on PostgreSQL. */
@@ -45,6 +68,7 @@ interface ResolvedOptions {
   readonly schema: string;
   readonly table: string;
   readonly poolSize: number;
+  readonly chain: { key: Uint8Array | null } | null;
 }
 
 const DEFAULT_POOL_SIZE = 10;
@@ -68,6 +92,13 @@ const INSERT_COLUMNS = [
   ['trace_id', 'text[]'],
   ['span_id', 'text[]'],
   ['details', 'jsonb[]'],
+] as const;
+
+/** The chain columns, written after `INSERT_COLUMNS` by a chaining store. */
+const CHAIN_COLUMNS = [
+  ['chain_seq', 'bigint[]'],
+  ['prev_hash', 'text[]'],
+  ['hash', 'text[]'],
 ] as const;
 
 // `created` is formatted in SQL rather than parsed into a `Date`, so that a
@@ -122,6 +153,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   const ownPool = config.pool === undefined ? createPool(config) : undefined;
   const pool: PostgresPool = config.pool ?? ownPool!;
   const statements = storeStatements(names);
+  const hasher = config.chain ? nodeChainHasher(config.chain.key) : null;
 
   let migrated: Promise<void> | undefined;
   let closing: Promise<void> | undefined;
@@ -148,7 +180,11 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     async append(records) {
       await ready('append');
       if (records.length === 0) return;
-      await pool.query(statements.insert, insertValues(records));
+      if (!hasher) {
+        await pool.query(statements.insert, insertValues(records));
+        return;
+      }
+      await appendChained(pool, statements, hasher, records);
     },
 
     async query(query) {
@@ -164,6 +200,8 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       const row = rows[0] as AuditRow | undefined;
       return row ? recordOfRow(row) : null;
     },
+
+    ...(hasher ? chainReader(pool, statements, ready) : {}),
 
     close() {
       closing ??= (async () => {
@@ -200,7 +238,8 @@ function resolveOptions(options: PostgresStoreOptions): ResolvedOptions {
   if (typeof table !== 'string' || !IDENTIFIER.test(table)) {
     throw new TypeError('postgresStore: table must be a lowercase SQL identifier ([a-z_][a-z0-9_]*, at most 50 characters)');
   }
-  return Object.freeze({ connectionString, pool, schema, table, poolSize: poolSize ?? DEFAULT_POOL_SIZE });
+  const chain = resolveChainOption(options.chain, 'postgresStore');
+  return Object.freeze({ connectionString, pool, schema, table, poolSize: poolSize ?? DEFAULT_POOL_SIZE, chain });
 }
 
 function createPool(config: ResolvedOptions): pg.Pool {
@@ -226,6 +265,182 @@ export function storeStatements(names: TableNames) {
     insert: `INSERT INTO ${names.qualifiedTable} (${columns}) SELECT * FROM UNNEST(${arrays}) ON CONFLICT DO NOTHING`,
     select: `SELECT ${SELECT_COLUMNS} FROM ${names.qualifiedTable}`,
     get: `SELECT ${SELECT_COLUMNS} FROM ${names.qualifiedTable} WHERE account_id = $1 AND id = $2`,
+    ...chainStatements(names),
+  };
+}
+
+type Statements = ReturnType<typeof storeStatements>;
+
+/** The statements of the hash chain. `$1` is always the account; variants for `NULL` keep index use. */
+function chainStatements({ qualifiedTable: t, qualifiedHeads: h }: TableNames) {
+  const columns = [...INSERT_COLUMNS, ...CHAIN_COLUMNS];
+  const account = (nullAccount: boolean) => (nullAccount ? 'account_id IS NULL AND $1::text IS NULL' : 'account_id = $1');
+  const scan = (nullAccount: boolean, from: boolean) =>
+    `SELECT ${SELECT_COLUMNS}, chain_seq, prev_hash, hash FROM ${t} WHERE ${account(nullAccount)} AND ` +
+    (from ? 'chain_seq > $2 ORDER BY chain_seq LIMIT $3' : 'chain_seq IS NOT NULL ORDER BY chain_seq LIMIT $2');
+  return {
+    existing: `SELECT id FROM ${t} WHERE id = ANY($1::text[])`,
+    // A plain INSERT: under the heads' locks no other writer can store these ids, so a conflict is a real fault and rolls back.
+    insertChained: `INSERT INTO ${t} (${columns.map(([name]) => name).join(', ')}) SELECT * FROM UNNEST(${columns
+      .map(([, type], i) => `$${i + 1}::${type}`)
+      .join(', ')})`,
+    ensureHeads: `INSERT INTO ${h} (account_id, seq, hash) SELECT a, 0, '${GENESIS_HASH}' FROM UNNEST($1::text[]) AS a ON CONFLICT DO NOTHING`,
+    ensureNullHead: `INSERT INTO ${h} (account_id, seq, hash) VALUES (NULL, 0, '${GENESIS_HASH}') ON CONFLICT DO NOTHING`,
+    // Locked in one fixed order (NULL first, then by bytes) by every writer, so two batches never deadlock.
+    lockHeads:
+      `SELECT account_id, seq, hash FROM ${h} WHERE account_id = ANY($1::text[]) OR ($2 AND account_id IS NULL) ` +
+      'ORDER BY account_id COLLATE "C" NULLS FIRST FOR UPDATE',
+    newestLinks:
+      `SELECT a.account_id, l.chain_seq, l.hash FROM UNNEST($1::text[]) AS a(account_id) CROSS JOIN LATERAL ` +
+      `(SELECT chain_seq, hash FROM ${t} WHERE account_id = a.account_id AND chain_seq IS NOT NULL ORDER BY chain_seq DESC LIMIT 1) AS l`,
+    newestNullLink: `SELECT NULL::text AS account_id, chain_seq, hash FROM ${t} WHERE account_id IS NULL AND chain_seq IS NOT NULL ORDER BY chain_seq DESC LIMIT 1`,
+    updateHeads:
+      `UPDATE ${h} AS h SET seq = v.seq, hash = v.hash FROM UNNEST($1::text[], $2::bigint[], $3::text[]) AS v(account_id, seq, hash) ` +
+      'WHERE h.account_id = v.account_id',
+    updateNullHead: `UPDATE ${h} SET seq = $1, hash = $2 WHERE account_id IS NULL`,
+    scanFrom: scan(false, true),
+    scanAll: scan(false, false),
+    scanNullFrom: scan(true, true),
+    scanNullAll: scan(true, false),
+    unchained: `SELECT ${SELECT_COLUMNS} FROM ${t} WHERE account_id = $1 AND chain_seq IS NULL AND created >= $2::timestamptz LIMIT $3`,
+    unchainedNull: `SELECT ${SELECT_COLUMNS} FROM ${t} WHERE account_id IS NULL AND $1::text IS NULL AND chain_seq IS NULL AND created >= $2::timestamptz LIMIT $3`,
+    head: `SELECT account_id, seq, hash FROM ${h} WHERE account_id = $1`,
+    nullHead: `SELECT account_id, seq, hash FROM ${h} WHERE account_id IS NULL`,
+    allHeads: `SELECT account_id, seq, hash FROM ${h}`,
+    // One index descent per account (a skip scan by hand), not a scan of the table.
+    accounts: `WITH RECURSIVE accounts(account_id) AS (
+        (SELECT account_id FROM ${t} WHERE account_id IS NOT NULL ORDER BY account_id LIMIT 1)
+        UNION ALL
+        SELECT (SELECT account_id FROM ${t} WHERE account_id > accounts.account_id ORDER BY account_id LIMIT 1)
+        FROM accounts WHERE accounts.account_id IS NOT NULL
+      )
+      SELECT account_id FROM accounts WHERE account_id IS NOT NULL`,
+    anyWithoutAccount: `SELECT 1 AS found FROM ${t} WHERE account_id IS NULL LIMIT 1`,
+  };
+}
+
+/** A head row as read from the heads table; `seq` is a bigint, which `pg` returns as text. */
+interface HeadRow {
+  account_id: string | null;
+  seq: string | number;
+  hash: string;
+}
+
+/** A chained row: `SELECT_COLUMNS` and the chain columns. */
+interface ChainRow extends AuditRow {
+  chain_seq: string | number;
+  prev_hash: string;
+  hash: string;
+}
+
+/**
+ * Appends a batch with its links, in one transaction: make sure every
+ * account of the batch has a head row, lock those rows in a fixed order
+ * (writers of the same accounts queue here, and only here), leave out records
+ * already stored, link each account's records after its head, insert them,
+ * and move the heads. Writers of other accounts never wait for each other.
+ */
+async function appendChained(pool: PostgresPool, s: Statements, hasher: ChainHasher, records: readonly AuditRecord[]): Promise<void> {
+  const groups = groupByAccount(records);
+  const accounts = [...groups.keys()].filter((a): a is string => a !== null).sort(compareAccounts);
+  const withNull = groups.has(null);
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query('BEGIN');
+    try {
+      if (accounts.length > 0) await client.query(s.ensureHeads, [accounts]);
+      if (withNull) await client.query(s.ensureNullHead);
+      const { rows: locked } = await client.query(s.lockHeads, [accounts, withNull]);
+      // Read after the locks: a batch that held them before us has committed, and its records are visible now.
+      const { rows: existing } = await client.query(s.existing, [[...new Set(records.map((r) => r.id))]]);
+      const stored = new Set((existing as Array<{ id: string }>).map((row) => row.id));
+      const heads = new Map<string | null, { seq: number; hash: string }>();
+      for (const row of locked as HeadRow[]) heads.set(row.account_id, { seq: Number(row.seq), hash: row.hash });
+      await continueFromNewestLinks(client, s, heads);
+
+      const columns: unknown[][] = [...INSERT_COLUMNS, ...CHAIN_COLUMNS].map(() => []);
+      const moved: Array<[string | null, number, string]> = [];
+      for (const [account, group] of groups) {
+        const fresh = group.filter((record) => !stored.has(record.id));
+        if (fresh.length === 0) continue;
+        const links = linkRecordsSync(heads.get(account) ?? null, fresh, hasher);
+        for (const link of links) {
+          const row = [...rowValues(link.record), link.seq, link.prevHash, link.hash];
+          row.forEach((value, i) => columns[i]!.push(value));
+        }
+        const last = links[links.length - 1]!;
+        moved.push([account, last.seq, last.hash]);
+      }
+      if (moved.length > 0) {
+        await client.query(s.insertChained, columns);
+        const named = moved.filter(([account]) => account !== null);
+        if (named.length > 0) {
+          await client.query(s.updateHeads, [named.map(([a]) => a), named.map(([, seq]) => seq), named.map(([, , hash]) => hash)]);
+        }
+        const none = moved.find(([account]) => account === null);
+        if (none) await client.query(s.updateNullHead, [none[1], none[2]]);
+      }
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch((rollbackError: unknown) => {
+        broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+      });
+      throw error;
+    }
+  } finally {
+    // A connection whose rollback failed is in an unknown state: the pool discards it.
+    client.release(broken ?? false);
+  }
+}
+
+/**
+ * A head at 0 is a new account, or a head row someone deleted by hand: then
+ * the chain continues from its newest stored link, rather than collide with
+ * it on the unique index and fail every append of the account.
+ */
+async function continueFromNewestLinks(client: PostgresQueryable, s: Statements, heads: Map<string | null, { seq: number; hash: string }>): Promise<void> {
+  const empty = [...heads].filter(([, head]) => head.seq === 0).map(([account]) => account);
+  if (empty.length === 0) return;
+  const named = empty.filter((a): a is string => a !== null);
+  const rows: HeadRow[] = [];
+  if (named.length > 0) rows.push(...((await client.query(s.newestLinks, [named])).rows as Array<HeadRow & { chain_seq: string }>).map((r) => ({ ...r, seq: r.chain_seq })));
+  if (empty.includes(null)) rows.push(...((await client.query(s.newestNullLink)).rows as Array<HeadRow & { chain_seq: string }>).map((r) => ({ ...r, seq: r.chain_seq })));
+  for (const row of rows) heads.set(row.account_id, { seq: Number(row.seq), hash: row.hash });
+}
+
+/** `scanChain`, `scanUnchained` and `chainHeads` over the chain columns and the heads table. */
+function chainReader(pool: PostgresPool, s: Statements, ready: (operation: string) => Promise<void>): Pick<Store, 'scanChain' | 'scanUnchained' | 'chainHeads'> {
+  const headOf = (row: HeadRow): ChainHead => ({ accountId: row.account_id, seq: Number(row.seq), hash: row.hash });
+  return {
+    async scanChain(accountId, afterSeq, limit) {
+      await ready('scanChain');
+      const text = accountId === null ? (afterSeq === null ? s.scanNullAll : s.scanNullFrom) : afterSeq === null ? s.scanAll : s.scanFrom;
+      const values = afterSeq === null ? [accountId, limit] : [accountId, afterSeq, limit];
+      const { rows } = await pool.query(text, values);
+      return (rows as ChainRow[]).map(
+        (row): ChainedRecord => ({ record: recordOfRow(row), seq: Number(row.chain_seq), prevHash: row.prev_hash, hash: row.hash }),
+      );
+    },
+    async scanUnchained(accountId, since, limit) {
+      await ready('scanUnchained');
+      const { rows } = await pool.query(accountId === null ? s.unchainedNull : s.unchained, [accountId, since ?? '-infinity', limit]);
+      return (rows as AuditRow[]).map(recordOfRow);
+    },
+    async chainHeads(accountId?: string | null) {
+      await ready('chainHeads');
+      if (accountId !== undefined) {
+        const { rows } = accountId === null ? await pool.query(s.nullHead) : await pool.query(s.head, [accountId]);
+        const row = rows[0] as HeadRow | undefined;
+        return [row ? headOf(row) : { accountId, seq: 0, hash: GENESIS_HASH }];
+      }
+      const heads = new Map<string | null, ChainHead>();
+      for (const row of (await pool.query(s.allHeads)).rows as HeadRow[]) heads.set(row.account_id, headOf(row));
+      const accounts = new Set<string | null>(heads.keys());
+      for (const row of (await pool.query(s.accounts)).rows as Array<{ account_id: string }>) accounts.add(row.account_id);
+      if ((await pool.query(s.anyWithoutAccount)).rows.length > 0) accounts.add(null);
+      return [...accounts].sort(compareAccounts).map((account) => heads.get(account) ?? { accountId: account, seq: 0, hash: GENESIS_HASH });
+    },
   };
 }
 
@@ -233,28 +448,32 @@ export function storeStatements(names: TableNames) {
 function insertValues(records: readonly AuditRecord[]): unknown[][] {
   const columns: unknown[][] = INSERT_COLUMNS.map(() => new Array<unknown>(records.length));
   records.forEach((r, i) => {
-    const row = [
-      r.id,
-      r.account_id,
-      r.created,
-      r.action_type,
-      r.resource,
-      r.resource_id,
-      r.user.id,
-      r.user.email,
-      r.app_id,
-      r.outcome,
-      r.status_code,
-      JSON.stringify(r.request),
-      r.trace?.trace_id ?? null,
-      r.trace?.span_id ?? null,
-      JSON.stringify(r.details),
-    ];
-    row.forEach((value, column) => {
+    rowValues(r).forEach((value, column) => {
       columns[column]![i] = value;
     });
   });
   return columns;
+}
+
+/** One record's values, in `INSERT_COLUMNS` order. */
+function rowValues(r: AuditRecord): unknown[] {
+  return [
+    r.id,
+    r.account_id,
+    r.created,
+    r.action_type,
+    r.resource,
+    r.resource_id,
+    r.user.id,
+    r.user.email,
+    r.app_id,
+    r.outcome,
+    r.status_code,
+    JSON.stringify(r.request),
+    r.trace?.trace_id ?? null,
+    r.trace?.span_id ?? null,
+    JSON.stringify(r.details),
+  ];
 }
 
 /**

@@ -1,0 +1,123 @@
+import { randomUUID } from 'node:crypto';
+import { linkRecords, verify, webCryptoHasher, type AuditRecord } from '@audit-trail/core';
+import { sampleRecord } from '@audit-trail/store-conformance';
+import pg from 'pg';
+import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
+import { nodeChainHasher, postgresStore, type PostgresStore, type PostgresStoreOptions } from './index.ts';
+
+const databaseUrl = inject('databaseUrl');
+const schema = `test_chain_${randomUUID().slice(0, 8)}`;
+const admin = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+const KEY = 'postgres-chain-key-for-the-tests';
+const opened: PostgresStore[] = [];
+
+function open(options: Partial<PostgresStoreOptions> = {}): PostgresStore {
+  const store = postgresStore({ connectionString: databaseUrl, schema, ...options });
+  opened.push(store);
+  return store;
+}
+
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((store) => store.close()));
+});
+
+afterAll(async () => {
+  await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  await admin.end();
+});
+
+describe('the PostgreSQL chain', () => {
+  it('stays one valid, gap-free chain per account with four instances appending to the same accounts at once', async () => {
+    const table = 'concurrent_chain';
+    const stores = Array.from({ length: 4 }, () => open({ table, poolSize: 3 }));
+    await stores[0]!.migrate();
+    const accounts = [`acc_${randomUUID()}`, `acc_${randomUUID()}`, `acc_${randomUUID()}`, null];
+    // Every batch spans several accounts, in a different order per writer: locks taken in batch order would deadlock.
+    const batchesOf = (writer: number): AuditRecord[][] =>
+      Array.from({ length: 15 }, (_, b) =>
+        Array.from({ length: 40 }, (_, i) => sampleRecord({ account_id: accounts[(writer + b + i) % accounts.length]!, details: { writer, b, i } })),
+      );
+    const batches = stores.map((_, writer) => batchesOf(writer));
+    await Promise.all(
+      stores.map(async (store, writer) => {
+        for (const batch of batches[writer]!) {
+          // Three connections per instance: two batches in flight, plus a retry of the previous one from another instance.
+          await Promise.all([store.append(batch), stores[(writer + 1) % 4]!.append(batch)]);
+        }
+      }),
+    );
+    const result = await verify(stores[0]!, { hasher: nodeChainHasher() });
+    expect(result).toMatchObject({ ok: true, verified: 4 * 15 * 40 });
+    if (!result.ok) return;
+    const ours = result.accounts.filter((a) => accounts.includes(a.account));
+    expect(ours.map((a) => a.count).reduce((x, y) => x + y)).toBe(2400);
+    for (const chain of ours) expect([chain.first_seq, chain.seq]).toEqual([1, chain.count]);
+    // The writers interleaved within each chain, so the database did the serialising.
+    const writers = (await stores[1]!.scanChain!(accounts[0]!, null, 1000)).map((l) => (l.record.details as { writer: number }).writer);
+    expect(writers.filter((w, i) => i > 0 && w !== writers[i - 1]).length).toBeGreaterThan(5);
+  }, 60_000);
+
+  it('hashes as core does with Web Crypto, keyed or not, and returns records as appended', async () => {
+    for (const key of [undefined, KEY]) {
+      const store = open({ table: key ? 'keyed_chain' : 'plain_chain', ...(key ? { chain: { key } } : {}) });
+      const account = `acc_${randomUUID()}`;
+      const records = Array.from({ length: 4 }, (_, i) =>
+        sampleRecord({ account_id: account, details: { 'ключ': 'значение', n: 1.5, big: 1e21, small: 1.5e-7, i, z: { b: 1, a: [null, true] } } }),
+      );
+      await store.append(records);
+      const stored = await store.scanChain!(account, null, 10);
+      expect(stored.map((l) => l.record)).toEqual(records);
+      expect(stored.map((l) => l.hash)).toEqual((await linkRecords(null, records, webCryptoHasher(key))).map((l) => l.hash));
+      expect((await verify(store, { account, ...(key ? { key } : {}) })).ok).toBe(true);
+    }
+  });
+
+  it('refuses a second record at a position, also for records without an account', async () => {
+    const store = open({ table: 'unique_chain' });
+    await store.append([sampleRecord({ account_id: 'acc_x' }), sampleRecord({ account_id: null })]);
+    const forge = (id: string, account: string | null) =>
+      admin.query(
+        `INSERT INTO ${schema}.unique_chain (id, account_id, created, action_type, resource, user_id, outcome, request, details, chain_seq, prev_hash, hash)
+         VALUES ($1, $2, now(), 'refund', 'payment', 'usr_x', 'success', '{}', '{}', 1, 'x', 'y')`,
+        [id, account],
+      );
+    await expect(forge('aud_fork', 'acc_x')).rejects.toThrow(/duplicate key value violates unique constraint "unique_chain_chain_idx"/);
+    await expect(forge('aud_fork_null', null)).rejects.toThrow(/unique_chain_chain_null/);
+  });
+
+  it('continues from the newest link when a head row was deleted by hand', async () => {
+    const store = open({ table: 'headless_chain' });
+    const account = `acc_${randomUUID()}`;
+    await store.append([sampleRecord({ account_id: account }), sampleRecord({ account_id: account }), sampleRecord({ account_id: null })]);
+    await admin.query(`DELETE FROM ${schema}.headless_chain_chain_heads`);
+    await store.append([sampleRecord({ account_id: account }), sampleRecord({ account_id: null })]);
+    expect(await store.chainHeads!(account)).toMatchObject([{ seq: 3 }]);
+    expect(await store.chainHeads!(null)).toMatchObject([{ seq: 2 }]);
+    expect((await verify(store)).ok).toBe(true);
+  });
+
+  it('lists every account with records, also ones without a head row', async () => {
+    const store = open({ table: 'listed_chain' });
+    const account = `acc_${randomUUID()}`;
+    await store.append([sampleRecord({ account_id: account })]);
+    await open({ table: 'listed_chain', chain: false }).append([sampleRecord({ account_id: 'acc_unchained' })]);
+    const heads = await store.chainHeads!();
+    expect(heads.map((h) => h.accountId)).toEqual(['acc_unchained', account].sort());
+    expect(heads.find((h) => h.accountId === 'acc_unchained')).toMatchObject({ seq: 0 });
+    // Which verify then reports: a record without a link.
+    expect(await verify(store)).toMatchObject({ ok: false, account: 'acc_unchained', kind: 'inserted' });
+  });
+
+  it('with chain: false, writes one statement per batch and no links', async () => {
+    const store = open({ table: 'no_chain', chain: false });
+    const record = sampleRecord({ account_id: 'acc_plain' });
+    await store.append([record]);
+    expect(store.scanChain).toBeUndefined();
+    const { rows } = await admin.query(`SELECT chain_seq, prev_hash, hash FROM ${schema}.no_chain`);
+    expect(rows).toEqual([{ chain_seq: null, prev_hash: null, hash: null }]);
+  });
+
+  it('refuses a short chain key when the store is made', () => {
+    expect(() => postgresStore({ connectionString: databaseUrl, chain: { key: 'short' } })).toThrow(/postgresStore: chain.key must be at least 16 bytes/);
+  });
+});
