@@ -1,4 +1,5 @@
 import {
+  chainDocument,
   GENESIS_HASH,
   hashRecord,
   webCryptoHasher,
@@ -206,8 +207,13 @@ export async function verify(store: Store, options: VerifyOptions = {}): Promise
             prev = link.prevHash;
           }
         }
-        finding = await checkLink(link, expected, prev, lastId);
-        if (finding) break walk;
+        // The common case, without an await per record when the hasher is synchronous.
+        let recomputed = hasher.hash(chainDocument(link.record, link.seq, link.prevHash));
+        if (typeof recomputed !== 'string') recomputed = await recomputed;
+        if (link.seq !== expected || link.prevHash !== prev || recomputed !== link.hash) {
+          finding = await checkLink(link, expected, prev, lastId, recomputed);
+          if (finding) break walk;
+        }
         if (anchor && link.seq === anchor.seq && link.hash !== anchor.hash) {
           finding = {
             seq: link.seq,
@@ -303,7 +309,7 @@ export async function verify(store: Store, options: VerifyOptions = {}): Promise
     }
 
     /** Checks one link against the position and hash that must come next; `null` when it holds. */
-    async function checkLink(link: ChainedRecord, at: number, before: string, beforeId: string | null): Promise<Finding | null> {
+    async function checkLink(link: ChainedRecord, at: number, before: string, beforeId: string | null, recomputed: string): Promise<Finding | null> {
       const { seq, record } = link;
       if (seq > at) {
         return {
@@ -327,7 +333,7 @@ export async function verify(store: Store, options: VerifyOptions = {}): Promise
         };
       }
       const linked = link.prevHash === before;
-      const intact = (await hashRecord(hasher, record, seq, link.prevHash)) === link.hash;
+      const intact = recomputed === link.hash;
       if (linked && intact) return null;
 
       // Past the head the store recorded (read now, so that records appended meanwhile count): never appended by it.
