@@ -1,13 +1,11 @@
 import {
+  chainDocument,
   compareAccounts,
   GENESIS_HASH,
-  groupByAccount,
-  linkRecords,
   resolveChainOption,
   webCryptoHasher,
   type ChainedRecord,
   type ChainHead,
-  type ChainLink,
   type ChainOptions,
 } from './chain.ts';
 import type { AuditRecord } from './record.ts';
@@ -28,10 +26,44 @@ export interface MemoryStoreOptions {
   chain?: ChainOptions | false;
 }
 
+/** A record's place in its chain; `prevHash` and `hash` are empty until hashed. */
+interface MemoryLink {
+  record: AuditRecord;
+  seq: number;
+  prevHash: string;
+  hash: string;
+  /** Dropped by `maxRecordsPerAccount`: hashed still (its successor links to it), never returned. */
+  dropped: boolean;
+}
+
+interface MemoryChain {
+  /** Links in `seq` order; dropped ones stay until hashed. */
+  links: MemoryLink[];
+  /** `links[0 … hashed - 1]` are hashed. */
+  hashed: number;
+  /** The hash of the newest hashed link; genesis before the first. */
+  prev: string;
+  /** Its position; 0 before the first. */
+  prevSeq: number;
+  /** The newest position handed out. */
+  seq: number;
+  /** Dropped links still in `links`. */
+  dropped: number;
+}
+
+/** Dropped links that may wait for hashing before it runs in the background, to bound memory. */
+const MAX_DROPPED_WAITING = 1000;
+
 /**
  * A store in process memory: for tests, demos and short-lived processes.
  * Records are kept per account in `(created, id)` order, so a page is a
  * binary search and a slice.
+ *
+ * Chain positions are handed out as records are appended (so the chain
+ * follows append order), and hashed when the chain is first read: hashing
+ * with Web Crypto is asynchronous and costs more than storing a record in
+ * memory, and a memory store is seldom verified. The hashes are the same as
+ * if they had been computed at once.
  *
  * @example
  * const auditor = createAuditor({ store: memoryStore() });
@@ -46,12 +78,11 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
   // Records without an account are kept under `null`, which no query's account id can equal.
   const byAccount = new Map<string | null, AuditRecord[]>();
   const ids = new Map<string, AuditRecord>();
-  /** Each account's chain in `seq` order, and its head (which outlives dropped records). */
-  const chains = new Map<string | null, { links: Array<ChainLink & { record: AuditRecord }>; head: ChainHead }>();
-  const links = new Map<string, ChainLink>();
+  const chains = new Map<string | null, MemoryChain>();
+  const links = new Map<string, MemoryLink>();
   let closed = false;
-  // Hashing is asynchronous, so appends run one after another: two interleaved ones would fork a chain.
-  let appending: Promise<void> = Promise.resolve();
+  // One hashing run at a time: each continues where the last one stopped.
+  let hashing: Promise<void> = Promise.resolve();
 
   /** Index of the first record sorting after `pos` in ascending order. */
   const upperBound = (list: AuditRecord[], pos: { created: string; id: string }): number => {
@@ -65,34 +96,50 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
     return lo;
   };
 
-  const appendNow = async (records: readonly AuditRecord[]): Promise<void> => {
-    if (closed) throw new Error('memoryStore: closed');
-    // Linked first, stored after: a hashing failure leaves nothing half stored.
-    const linked: Array<[AuditRecord, ChainLink | null]> = [];
-    for (const [account, group] of groupByAccount(records.filter((r) => !ids.has(r.id)))) {
-      // A deep copy, so that callers cannot change a stored record afterwards.
-      const copies = group.map((r) => structuredClone(r) as AuditRecord);
-      if (!hasher) {
-        for (const record of copies) linked.push([record, null]);
-        continue;
-      }
-      const head = chains.get(account)?.head ?? null;
-      for (const link of await linkRecords(head, copies, hasher)) linked.push([link.record, link]);
+  /** Hashes the account's links not hashed yet, in order, then lets go of the dropped ones. */
+  const hashPending = async (entry: MemoryChain): Promise<void> => {
+    while (entry.hashed < entry.links.length) {
+      const link = entry.links[entry.hashed]!;
+      link.prevHash = entry.prev;
+      link.hash = await hasher!.hash(chainDocument(link.record, link.seq, entry.prev));
+      entry.prev = link.hash;
+      entry.prevSeq = link.seq;
+      entry.hashed++;
     }
+    if (entry.dropped > 0) {
+      entry.links = entry.links.filter((link) => !link.dropped);
+      entry.hashed = entry.links.length;
+      entry.dropped = 0;
+    }
+  };
+
+  /** Resolves once every link of the account appended so far is hashed. */
+  const hashed = (account: string | null): Promise<void> => {
+    const run = hashing.then(async () => {
+      const entry = chains.get(account);
+      if (entry) await hashPending(entry);
+    });
+    hashing = run.catch(() => undefined);
+    return run;
+  };
+
+  const append = (records: readonly AuditRecord[]): void => {
     if (closed) throw new Error('memoryStore: closed');
-    for (const [record, link] of linked) {
+    for (const original of records) {
+      if (ids.has(original.id)) continue;
+      // A deep copy, so that callers cannot change a stored record afterwards.
+      const record = structuredClone(original) as AuditRecord;
       const account = record.account_id;
       let list = byAccount.get(account);
       if (!list) byAccount.set(account, (list = []));
       list.splice(upperBound(list, record), 0, record);
       ids.set(record.id, record);
-      if (link) {
+      if (hasher) {
         let entry = chains.get(account);
-        if (!entry) chains.set(account, (entry = { links: [], head: { accountId: account, seq: 0, hash: GENESIS_HASH } }));
-        const { seq, prevHash, hash } = link;
-        entry.links.push({ record, seq, prevHash, hash });
-        entry.head = { accountId: account, seq, hash };
-        links.set(record.id, { seq, prevHash, hash });
+        if (!entry) chains.set(account, (entry = { links: [], hashed: 0, prev: GENESIS_HASH, prevSeq: 0, seq: 0, dropped: 0 }));
+        const link: MemoryLink = { record, seq: ++entry.seq, prevHash: '', hash: '', dropped: false };
+        entry.links.push(link);
+        links.set(record.id, link);
       }
       if (list.length > max) {
         const [dropped] = list.splice(0, 1);
@@ -103,13 +150,16 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
 
   const drop = (record: AuditRecord): void => {
     ids.delete(record.id);
-    if (!links.delete(record.id)) return;
+    const link = links.get(record.id);
+    if (!link) return;
+    links.delete(record.id);
+    link.dropped = true;
     const entry = chains.get(record.account_id)!;
-    const at = entry.links.findIndex((l) => l.record === record);
-    if (at >= 0) entry.links.splice(at, 1);
+    // Kept until hashed, since the next link's prev_hash is its hash; hashed soon when many wait.
+    if (++entry.dropped > MAX_DROPPED_WAITING) void hashed(record.account_id);
   };
 
-  const chained = (link: ChainLink & { record: AuditRecord }): ChainedRecord => ({
+  const chained = (link: MemoryLink): ChainedRecord => ({
     record: structuredClone(link.record),
     seq: link.seq,
     prevHash: link.prevHash,
@@ -119,16 +169,22 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
   const chainReader: Pick<Store, 'scanChain' | 'scanUnchained' | 'chainHeads'> = {
     async scanChain(accountId, afterSeq, limit) {
       if (closed) throw new Error('memoryStore: closed');
-      const list = chains.get(accountId)?.links ?? [];
+      await hashed(accountId);
+      const entry = chains.get(accountId);
+      const list = entry?.links ?? [];
+      // Only the hashed links: any appended since the hashing are not part of the chain read yet.
+      const end = entry?.hashed ?? 0;
       // `seq` ascends along the list: the first link past `afterSeq` by binary search.
       let lo = 0;
-      let hi = list.length;
+      let hi = end;
       while (afterSeq !== null && lo < hi) {
         const mid = (lo + hi) >>> 1;
         if (list[mid]!.seq <= afterSeq) lo = mid + 1;
         else hi = mid;
       }
-      return list.slice(lo, lo + limit).map(chained);
+      const out: ChainedRecord[] = [];
+      for (let i = lo; i < end && out.length < limit; i++) if (!list[i]!.dropped) out.push(chained(list[i]!));
+      return out;
     },
     async scanUnchained(accountId, since, limit) {
       if (closed) throw new Error('memoryStore: closed');
@@ -141,23 +197,24 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
     },
     async chainHeads(accountId) {
       if (closed) throw new Error('memoryStore: closed');
-      if (accountId !== undefined) {
-        const head = chains.get(accountId)?.head;
-        return [head ? { ...head } : { accountId, seq: 0, hash: GENESIS_HASH }];
-      }
-      const accounts = new Set<string | null>([...byAccount.keys(), ...chains.keys()]);
-      return [...accounts]
-        .sort(compareAccounts)
-        .map((account) => ({ ...(chains.get(account)?.head ?? { accountId: account, seq: 0, hash: GENESIS_HASH }) }));
+      const headOf = async (account: string | null): Promise<ChainHead> => {
+        await hashed(account);
+        const entry = chains.get(account);
+        // Read right after hashing: links appended since are not hashed yet, and not part of the head.
+        return { accountId: account, seq: entry?.prevSeq ?? 0, hash: entry?.prev ?? GENESIS_HASH };
+      };
+      if (accountId !== undefined) return [await headOf(accountId)];
+      const accounts = [...new Set<string | null>([...byAccount.keys(), ...chains.keys()])].sort(compareAccounts);
+      const heads: ChainHead[] = [];
+      for (const account of accounts) heads.push(await headOf(account));
+      return heads;
     },
   };
 
   return {
     ...(chain ? chainReader : {}),
-    append(records) {
-      const run = appending.then(() => appendNow(records));
-      appending = run.catch(() => undefined);
-      return run;
+    async append(records) {
+      append(records);
     },
 
     async query(query: StoreQuery) {

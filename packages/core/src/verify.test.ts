@@ -524,6 +524,17 @@ describe('the memory store chains', () => {
     expect(await verify(store, { key: KEY })).toMatchObject({ ok: true, verified: 1000 });
   });
 
+  it('hashes when read, the same hashes, and keeps a pruned chain under maxRecordsPerAccount', async () => {
+    const store = memoryStore({ maxRecordsPerAccount: 100 });
+    // 3000 records in time order: each drop removes the front of the chain; over 1000 drops start hashing in the background.
+    for (let i = 0; i < 30; i++) await store.append(Array.from({ length: 100 }, (_, j) => makeRecord(i * 100 + j + 1, MAIN)));
+    expect(await verify(store)).toMatchObject({ ok: false, kind: 'deleted', seq: 1, record_id: makeRecord(2901, MAIN).id });
+    const result = await verify(store, { acceptPrunedStart: true, hasher: node() });
+    expect(result).toMatchObject({ ok: true, accounts: [{ account: MAIN, first_seq: 2901, seq: 3000, count: 100 }] });
+    const all = Array.from({ length: 3000 }, (_, i) => makeRecord(i + 1, MAIN));
+    expect(result.ok && result.accounts[0]!.hash).toBe(linkRecordsSync(null, all, node()).at(-1)!.hash);
+  });
+
   it('is verified while records keep arriving', async () => {
     const store = memoryStore();
     await store.append(Array.from({ length: 3000 }, (_, i) => makeRecord(i + 1, MAIN)));
