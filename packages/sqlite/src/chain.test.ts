@@ -27,11 +27,17 @@ const open = (options: Parameters<typeof sqliteStore>[0]): Store => {
 };
 
 /** Runs `count` batches of appends from a separate Node process. */
-function writerProcess(file: string, writer: number, batches: number): Promise<void> {
+function writerProcess(file: string, writer: number, batches: number, writers: number): Promise<void> {
   const script = `
+    const fs = await import('node:fs');
     const { sqliteStore } = await import(${JSON.stringify(path.join(ROOT, 'packages/sqlite/src/index.ts'))});
     const { sampleRecord } = await import(${JSON.stringify(path.join(ROOT, 'packages/store-conformance/src/index.ts'))});
     const store = sqliteStore({ database: ${JSON.stringify(file)}, busyTimeout: 20000 });
+    // A barrier: every writer starts appending only once all are up, so that they really overlap.
+    fs.writeFileSync(${JSON.stringify(file)} + '.ready-${writer}', '');
+    while (Array.from({ length: ${writers} }, (_, w) => fs.existsSync(${JSON.stringify(file)} + '.ready-' + w)).includes(false)) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
     for (let b = 0; b < ${batches}; b++) {
       const batch = [];
       for (let i = 0; i < 25; i++) {
@@ -55,7 +61,7 @@ describe('the SQLite chain', () => {
   it('stays one valid chain per account with three processes appending to one file at once', async () => {
     const file = freshFile();
     open({ database: file }); // migrated before the writers race
-    await Promise.all([0, 1, 2].map((writer) => writerProcess(file, writer, 40)));
+    await Promise.all([0, 1, 2].map((writer) => writerProcess(file, writer, 40, 3)));
     const store = open({ database: file });
     const result = await verify(store, { hasher: nodeChainHasher() });
     expect(result).toMatchObject({ ok: true, verified: 3 * 40 * 25 });
