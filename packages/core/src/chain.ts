@@ -146,7 +146,15 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 
 const ANY_SURROGATE = /[\uD800-\uDFFF]/;
 
-const wellFormed = (text: string): string => (ANY_SURROGATE.test(text) ? text.replace(LONE_SURROGATE, '\uFFFD') : text);
+/**
+ * `text` with every lone UTF-16 surrogate replaced by U+FFFD, as the
+ * canonical form reads it (and as `String.prototype.toWellFormed` does).
+ * Stores whose driver writes lone surrogates some other way use it on text
+ * before storing it, so that records read back as they were hashed.
+ */
+export function wellFormed(text: string): string {
+  return ANY_SURROGATE.test(text) ? text.replace(LONE_SURROGATE, '\uFFFD') : text;
+}
 
 const jsonString = (text: string): string => JSON.stringify(wellFormed(text));
 

@@ -123,6 +123,7 @@ export {
   MIN_CHAIN_KEY_BYTES,
   resolveChainOption,
   webCryptoHasher,
+  wellFormed,
   type ChainedRecord,
   type ChainHasher,
   type ChainHead,

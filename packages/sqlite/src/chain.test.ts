@@ -103,6 +103,15 @@ describe('the SQLite chain', () => {
     }
   });
 
+  it('verifies records whose text SQLite stored differently: lone surrogates become U+FFFD, as in the canonical form', async () => {
+    const store = open({ database: freshFile() });
+    const record = sampleRecord({ account_id: 'acc_text', resource_id: 'pay_\ud800x', user: { email: '\udc00@example.com' }, details: { ['k\ud83d']: 'v\ude00' } });
+    await store.append([record]);
+    const [stored] = await store.scanChain!('acc_text', null, 1);
+    expect(stored!.record.resource_id).toBe('pay_\ufffdx');
+    expect((await verify(store, { account: 'acc_text' })).ok).toBe(true);
+  });
+
   it('refuses a second record at a position: the unique index stops a fork even behind the store', async () => {
     const file = freshFile();
     const store = open({ database: file });

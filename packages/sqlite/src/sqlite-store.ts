@@ -6,6 +6,7 @@ import {
   groupByAccount,
   linkRecordsSync,
   resolveChainOption,
+  wellFormed,
   type AuditRecord,
   type ChainedRecord,
   type ChainHead,
@@ -309,26 +310,34 @@ function chainReader(c: ReturnType<typeof prepareChainStatements>, assertOpen: (
   };
 }
 
+/**
+ * Text for a TEXT column. better-sqlite3 writes a lone UTF-16 surrogate as
+ * three bytes that read back as three U+FFFD; made one U+FFFD here, the text
+ * reads back as the chain's canonical form hashed it. (`details` keeps lone
+ * surrogates as JSON escapes, and reads back exact.)
+ */
+const text = (value: string | null): string | null => (value === null ? null : wellFormed(value));
+
 /** The parameters of `INSERT`, in `COLUMNS` order. */
 function rowOfRecord(record: AuditRecord): SqliteValue[] {
   return [
-    record.id,
-    record.account_id,
+    text(record.id),
+    text(record.account_id),
     record.created,
-    record.action_type,
-    record.resource,
-    record.resource_id,
-    record.user.id,
-    record.user.email,
-    record.app_id,
+    text(record.action_type),
+    text(record.resource),
+    text(record.resource_id),
+    text(record.user.id),
+    text(record.user.email),
+    text(record.app_id),
     record.outcome,
     record.status_code,
-    record.request.method,
-    record.request.path,
-    record.request.route,
-    record.request.ip,
-    record.request.user_agent,
-    record.request.request_id,
+    text(record.request.method),
+    text(record.request.path),
+    text(record.request.route),
+    text(record.request.ip),
+    text(record.request.user_agent),
+    text(record.request.request_id),
     record.trace?.trace_id ?? null,
     record.trace?.span_id ?? null,
     JSON.stringify(record.details),
