@@ -85,6 +85,29 @@ describe('migrations', () => {
     }
   });
 
+  it('upgrades a version 1 table: an index built beforehand is kept, old records stay unchained, new ones chain', async () => {
+    const schema = freshSchema();
+    const setup = postgresStore({ connectionString: databaseUrl, schema, chain: false });
+    const legacy = sampleRecord({ account_id: 'acc_old' });
+    await setup.append([legacy]);
+    await setup.close();
+    // Back to version 1, but with the chain index already built (as CONCURRENTLY would, ahead of the upgrade).
+    await admin.query(`DROP TABLE ${schema}.audit_records_chain_heads`);
+    await admin.query(`DROP INDEX ${schema}.audit_records_chain_null`);
+    await admin.query(`DELETE FROM ${schema}.${MIGRATIONS_TABLE} WHERE version = 2`);
+
+    const store = postgresStore({ connectionString: databaseUrl, schema });
+    try {
+      const fresh = sampleRecord({ account_id: 'acc_old' });
+      await store.append([fresh]);
+      expect(await history(schema)).toEqual([1, 2]);
+      expect((await store.scanChain!('acc_old', null, 10)).map((l) => [l.seq, l.record.id])).toEqual([[1, fresh.id]]);
+      expect((await store.scanUnchained!('acc_old', null, 10)).map((r) => r.id)).toEqual([legacy.id]);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('needs no DDL once the table is up to date', async () => {
     const schema = freshSchema();
     const setup = postgresStore({ connectionString: databaseUrl, schema });

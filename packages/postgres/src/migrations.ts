@@ -68,8 +68,9 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
     statements: ({ qualifiedTable: t, qualifiedHeads: h, index }) => [
       // Belt and braces: appends are serialised per account on the heads' row
       // locks; these make a second record at one position impossible anyway.
-      `CREATE UNIQUE INDEX ${index('chain_idx')} ON ${t} (account_id, chain_seq)`,
-      `CREATE UNIQUE INDEX ${index('chain_null')} ON ${t} (chain_seq) WHERE account_id IS NULL`,
+      // IF NOT EXISTS: on a large table, build them beforehand CONCURRENTLY (README).
+      `CREATE UNIQUE INDEX IF NOT EXISTS ${index('chain_idx')} ON ${t} (account_id, chain_seq)`,
+      `CREATE UNIQUE INDEX IF NOT EXISTS ${index('chain_null')} ON ${t} (chain_seq) WHERE account_id IS NULL`,
       `COMMENT ON TABLE ${t} IS 'audit records of @audit-trail/postgres; chain_seq, prev_hash and hash link each account''s records in a hash chain'`,
       `CREATE TABLE ${h} (
         account_id text COLLATE "C",
