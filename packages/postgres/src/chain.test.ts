@@ -4,6 +4,8 @@ import { sampleRecord } from '@audit-trail/store-conformance';
 import pg from 'pg';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
 import { nodeChainHasher, postgresStore, type PostgresStore, type PostgresStoreOptions } from './index.ts';
+import { tableNames } from './migrations.ts';
+import { storeStatements } from './postgres-store.ts';
 
 const databaseUrl = inject('databaseUrl');
 const schema = `test_chain_${randomUUID().slice(0, 8)}`;
@@ -106,6 +108,29 @@ describe('the PostgreSQL chain', () => {
     expect(heads.find((h) => h.accountId === 'acc_unchained')).toMatchObject({ seq: 0 });
     // Which verify then reports: a record without a link.
     expect(await verify(store)).toMatchObject({ ok: false, account: 'acc_unchained', kind: 'inserted' });
+  });
+
+  it('locks heads and reads chains through their indexes', async () => {
+    const store = open({ table: 'planned_chain' });
+    await store.append([sampleRecord({ account_id: 'acc_plan' })]);
+    const statements = storeStatements(tableNames(schema, 'planned_chain'));
+    const client = await admin.connect();
+    try {
+      // Tiny tables are read whole anyway; what matters is that the indexes can serve these statements.
+      await client.query('SET enable_seqscan = off');
+      const plan = async (text: string, values: unknown[]) =>
+        (await client.query(`EXPLAIN ${text}`, values)).rows.map((row: { 'QUERY PLAN': string }) => row['QUERY PLAN']).join('\n');
+      const lockPlan = await plan(statements.lockHeads, [['acc_plan', 'acc_other']]);
+      expect(lockPlan).toMatch(/Index Scan (on|using) planned_chain_heads_idx/);
+      // Rows are locked above the sort, so in the fixed order.
+      expect(lockPlan.split('\n')[0]).toMatch(/^LockRows/);
+      expect(await plan(statements.scanFrom, ['acc_plan', 0, 1000])).toMatch(/Index Scan using planned_chain_chain_idx/);
+      expect(await plan(statements.scanFrom, ['acc_plan', 0, 1000])).not.toMatch(/Sort/);
+      expect(await plan(statements.existing, [['aud_1', 'aud_2']])).toMatch(/Index (Only )?Scan (on|using) planned_chain_pkey/);
+    } finally {
+      await client.query('RESET enable_seqscan');
+      client.release();
+    }
   });
 
   it('with chain: false, writes one statement per batch and no links', async () => {

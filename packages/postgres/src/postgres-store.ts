@@ -286,10 +286,9 @@ function chainStatements({ qualifiedTable: t, qualifiedHeads: h }: TableNames) {
       .join(', ')})`,
     ensureHeads: `INSERT INTO ${h} (account_id, seq, hash) SELECT a, 0, '${GENESIS_HASH}' FROM UNNEST($1::text[]) AS a ON CONFLICT DO NOTHING`,
     ensureNullHead: `INSERT INTO ${h} (account_id, seq, hash) VALUES (NULL, 0, '${GENESIS_HASH}') ON CONFLICT DO NOTHING`,
-    // Locked in one fixed order (NULL first, then by bytes) by every writer, so two batches never deadlock.
-    lockHeads:
-      `SELECT account_id, seq, hash FROM ${h} WHERE account_id = ANY($1::text[]) OR ($2 AND account_id IS NULL) ` +
-      'ORDER BY account_id COLLATE "C" NULLS FIRST FOR UPDATE',
+    // Locked in one fixed order by every writer (the NULL row first, then by bytes), so two batches never deadlock.
+    lockNullHead: `SELECT account_id, seq, hash FROM ${h} WHERE account_id IS NULL FOR UPDATE`,
+    lockHeads: `SELECT account_id, seq, hash FROM ${h} WHERE account_id = ANY($1::text[]) ORDER BY account_id COLLATE "C" FOR UPDATE`,
     newestLinks:
       `SELECT a.account_id, l.chain_seq, l.hash FROM UNNEST($1::text[]) AS a(account_id) CROSS JOIN LATERAL ` +
       `(SELECT chain_seq, hash FROM ${t} WHERE account_id = a.account_id AND chain_seq IS NOT NULL ORDER BY chain_seq DESC LIMIT 1) AS l`,
@@ -351,7 +350,10 @@ async function appendChained(pool: PostgresPool, s: Statements, hasher: ChainHas
     try {
       if (accounts.length > 0) await client.query(s.ensureHeads, [accounts]);
       if (withNull) await client.query(s.ensureNullHead);
-      const { rows: locked } = await client.query(s.lockHeads, [accounts, withNull]);
+      const locked = [
+        ...(withNull ? (await client.query(s.lockNullHead)).rows : []),
+        ...(accounts.length > 0 ? (await client.query(s.lockHeads, [accounts])).rows : []),
+      ];
       // Read after the locks: a batch that held them before us has committed, and its records are visible now.
       const { rows: existing } = await client.query(s.existing, [[...new Set(records.map((r) => r.id))]]);
       const stored = new Set((existing as Array<{ id: string }>).map((row) => row.id));
