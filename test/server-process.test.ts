@@ -6,7 +6,6 @@ import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 
 const root = resolve(import.meta.dirname, '..');
-const tsx = join(root, 'node_modules/.bin/tsx');
 const dir = mkdtempSync(join(tmpdir(), 'audit-trail-restart-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -28,10 +27,13 @@ interface Running {
   exited: Promise<number | null>;
 }
 
-/** Starts an example's real server script (`tsx src/server.ts`) and waits for /healthz. */
+/**
+ * Starts an example's real server the way its `start` script does
+ * (`node --import tsx src/server.ts`: one process, so signals reach the server itself) and waits for /healthz.
+ */
 async function startServer(example: string, store: string): Promise<Running> {
   const port = await freePort();
-  const child = spawn(tsx, ['src/server.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
     cwd: join(root, 'examples', example),
     env: { ...process.env, PORT: String(port), AUDIT_STORE: store, AUDIT_CURSOR_SECRET: 'restart-test-secret-0123456789' },
     stdio: ['ignore', 'pipe', 'pipe'],
