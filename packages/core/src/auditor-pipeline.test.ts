@@ -210,3 +210,41 @@ describe('requiredActions', () => {
     expect(() => createAuditor({ store: memoryStore(), requiredActions: ['refnd'] })).toThrow(TypeError);
   });
 });
+
+describe('validation', () => {
+  it('never lets a record through that the schema would refuse (property)', async () => {
+    const { default: fc } = await import('fast-check');
+    const { auditRecordSchema } = await import('./record.ts');
+    const auditor = createAuditor({ store: memoryStore(), flushIntervalMs: 60_000, maxQueueSize: 1_000_000 });
+    open.push(auditor);
+    const hex = (n: number) => fc.string({ unit: fc.constantFrom(...'0123456789abcdefA'), minLength: n, maxLength: n });
+    const loose = fc.oneof(fc.string(), fc.constant(null), fc.constant(undefined), fc.integer(), fc.double(), fc.boolean());
+    const input = fc.record({
+      action_type: fc.constantFrom('refund', 'void', 'nope', 'toString'),
+      user: fc.oneof(fc.record({ id: loose, email: loose }), fc.constant(null)),
+      account_id: loose,
+      app_id: loose,
+      resource_id: loose,
+      outcome: fc.oneof(fc.constantFrom('success', 'failure', 'maybe'), fc.constant(undefined)),
+      status_code: fc.oneof(fc.integer({ min: 0, max: 700 }), fc.double(), fc.constant(null), fc.constant(undefined)),
+      trace: fc.oneof(
+        fc.constant(null),
+        fc.record({ trace_id: fc.oneof(hex(32), fc.string()), span_id: fc.oneof(hex(16), fc.string()) }),
+      ),
+      request: fc.record({ method: loose, path: loose, route: loose, ip: loose, user_agent: loose, request_id: loose }),
+    });
+    fc.assert(
+      fc.property(input, (candidate) => {
+        let record: AuditRecord;
+        try {
+          record = auditor.record(candidate as never) as AuditRecord;
+        } catch (error) {
+          expect((error as AuditError).code).toBe('invalid_record');
+          return;
+        }
+        expect(auditRecordSchema.safeParse(record).success).toBe(true);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});

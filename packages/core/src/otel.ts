@@ -82,6 +82,8 @@ export function requestTrace(headers: HeaderCarrier, span?: Span): AuditTrace | 
   if (own) return own;
   let propagated: AuditTrace | null = null;
   try {
+    // Without a registered propagator (no SDK) there is nothing to extract: skip the work.
+    if (propagation.fields().length === 0) return parseTraceparent(header(headers, 'traceparent'));
     const extracted = isWebHeaders(headers)
       ? propagation.extract(ROOT_CONTEXT, headers, webHeadersGetter)
       : propagation.extract(ROOT_CONTEXT, headers, defaultTextMapGetter);

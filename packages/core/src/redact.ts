@@ -1,5 +1,7 @@
 import type { JsonValue } from './record.ts';
 
+const encoder = new TextEncoder();
+
 /** What replaces a redacted value. */
 export const REDACTED = '[REDACTED]';
 
@@ -193,7 +195,9 @@ export function createRedactor(options: RedactionOptions = {}): Redactor {
     const object: { [key: string]: JsonValue } =
       copied !== null && typeof copied === 'object' && !Array.isArray(copied) ? copied : { value: copied };
     const serialised = JSON.stringify(object);
-    const bytes = new TextEncoder().encode(serialised).length;
+    // A UTF-16 code unit is at most 3 bytes of UTF-8: short text needs no encoding to be measured.
+    if (serialised.length * 3 <= maxBytes) return object;
+    const bytes = encoder.encode(serialised).length;
     if (bytes <= maxBytes) return object;
     // Cut, never drop: keep a visible marker and as much of the text as fits.
     return {

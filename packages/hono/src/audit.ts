@@ -85,7 +85,7 @@ export interface HonoAudit<C extends Catalog, A extends AuditActor, E extends En
    * App-level middleware: observes every request and records the audited ones
    * once the handlers have answered (`c.error` set counts as a failure), or
    * when the client goes away first (499, where the runtime aborts
-   * `c.req.raw.signal`: @hono/node-server, Bun, Deno). A streamed body is
+   * `c.req.raw.signal` — Bun, Deno — or closes Node's response on @hono/node-server). A streamed body is
    * recorded when its `Response` is returned, not when its last byte is sent.
    * On Workers the write is kept alive with `executionCtx.waitUntil`.
    * When an OpenTelemetry span is recording the request (e.g. `@hono/otel`
@@ -141,6 +141,61 @@ function signalOf(request: Request): AbortSignal | null {
   }
 }
 
+/** What @hono/node-server puts in `c.env`: Node's request and response, seen only by their shape. */
+interface NodeBindings {
+  incoming: { headers: Readonly<Record<string, string | string[] | undefined>> };
+  outgoing: {
+    readonly writableFinished: boolean;
+    once(event: 'close', listener: () => void): unknown;
+    off(event: 'close', listener: () => void): unknown;
+  };
+}
+
+/**
+ * Node's request and response when the app runs on @hono/node-server. Reading
+ * them there is much cheaper than `c.req.raw.signal` or `c.req.raw.headers`,
+ * which make the server build a full Web `Request` for every request (a test
+ * measured a fourfold drop in throughput). Duck-typed: nothing of Node is imported.
+ */
+function nodeBindingsOf(c: Context): NodeBindings | null {
+  const env = c.env as Partial<NodeBindings> | undefined;
+  const outgoing = env?.outgoing;
+  const headers = env?.incoming?.headers;
+  return outgoing && typeof outgoing.once === 'function' && typeof outgoing.off === 'function' && headers && typeof headers === 'object'
+    ? (env as NodeBindings)
+    : null;
+}
+
+/** A request header, from Node's parsed headers where available. */
+function headerOf(c: Context, node: NodeBindings | null, name: string): string | null {
+  if (!node) return c.req.header(name) ?? null;
+  const value = node.incoming.headers[name];
+  return (Array.isArray(value) ? value[0] : value) ?? null;
+}
+
+/**
+ * Calls `onAbort` if the client goes away before the response is complete;
+ * returns the function that stops watching.
+ */
+function watchAbort(c: Context, node: NodeBindings | null, onAbort: () => void): () => void {
+  if (node) {
+    const { outgoing } = node;
+    const onClose = () => {
+      if (!outgoing.writableFinished) onAbort();
+    };
+    outgoing.once('close', onClose);
+    return () => outgoing.off('close', onClose);
+  }
+  const signal = signalOf(c.req.raw);
+  if (!signal) return () => {};
+  if (signal.aborted) {
+    queueMicrotask(onAbort);
+    return () => {};
+  }
+  signal.addEventListener('abort', onAbort, { once: true });
+  return () => signal.removeEventListener('abort', onAbort);
+}
+
 /**
  * Audit trail for Hono 4, on any runtime (Node, Bun, Deno, Cloudflare Workers).
  *
@@ -156,8 +211,8 @@ export function honoAudit<const C extends Catalog, A extends AuditActor = AuditA
   if (!options?.auditor) throw new TypeError('honoAudit: auditor is required');
   if (typeof options.identify !== 'function') throw new TypeError('honoAudit: identify must be a function');
   const { auditor, identify } = options;
-  const appIdOf = options.appId ?? ((c: Context<E>) => c.req.header('app-id') ?? null);
-  const requestIdOf = options.requestId ?? ((c: Context<E>) => c.req.header('x-request-id') ?? null);
+  const appIdOf = options.appId ?? ((c: Context<E>) => headerOf(c, nodeBindingsOf(c), 'app-id'));
+  const requestIdOf = options.requestId ?? ((c: Context<E>) => headerOf(c, nodeBindingsOf(c), 'x-request-id'));
   const ipOf = options.ip ?? null;
   const match = options.routes ? compileRouteMap(options.routes, auditor.catalog) : null;
   const resourceIdHooks = new WeakMap<AuditContext, (c: Context<E>) => string | null | undefined>();
@@ -175,6 +230,8 @@ export function honoAudit<const C extends Catalog, A extends AuditActor = AuditA
 
   /** On Workers the isolate may stop once the response is out: keep the write alive. */
   const keepAlive = (c: Context, pending: Promise<unknown>): void => {
+    // Not on Node, where Hono's executionCtx getter would build and throw an Error for every request.
+    if (nodeBindingsOf(c)) return;
     const executionCtx = executionContextOf(c);
     if (!executionCtx) return;
     try {
@@ -195,8 +252,7 @@ export function honoAudit<const C extends Catalog, A extends AuditActor = AuditA
       context.route = found.route;
       context.resourceId = found.resource_id;
     }
-    // Reading the signal here also makes @hono/node-server create the controller it aborts on disconnect.
-    const signal = signalOf(c.req.raw);
+    const node = nodeBindingsOf(c);
     // The request's span (with an OpenTelemetry SDK and context manager): its ids go on the record, the action on it as an event.
     const span = activeSpan();
 
@@ -205,11 +261,11 @@ export function honoAudit<const C extends Catalog, A extends AuditActor = AuditA
       path,
       // After next(), routeIndex is the handler that answered; routePath(c, -1) would name the last
       // *matching* route, which is a catch-all when the app has one.
-      route: templateOf(c),
+      route: context.route ?? templateOf(c),
       ip: null,
-      user_agent: c.req.header('user-agent') ?? null,
+      user_agent: headerOf(c, node, 'user-agent'),
       request_id: null,
-      trace: requestTrace(c.req.raw.headers, span),
+      trace: requestTrace(node ? node.incoming.headers : c.req.raw.headers, span),
       span,
       status,
       aborted,
@@ -233,16 +289,18 @@ export function honoAudit<const C extends Catalog, A extends AuditActor = AuditA
     const settle = (status: number, aborted: boolean, error: boolean): void => {
       if (settled) return;
       settled = true;
-      signal?.removeEventListener('abort', onAbort);
+      stopWatching();
       if (context.action === null) return;
       const facts = factsOf(status, aborted, error);
       recorded = complete(facts).then((actor) => recordRequest(auditor, context, actor, facts));
       keepAlive(c, recorded);
     };
     // The client went away before the handlers answered. (Not `c.res`: reading it early makes Hono copy the real response later.)
-    const onAbort = () => settle(CLIENT_CLOSED_REQUEST, true, false);
-    if (signal?.aborted) onAbort();
-    else signal?.addEventListener('abort', onAbort, { once: true });
+    let aborted = false;
+    const stopWatching = watchAbort(c, node, () => {
+      aborted = true;
+      settle(CLIENT_CLOSED_REQUEST, true, false);
+    });
 
     try {
       await next();
@@ -255,7 +313,7 @@ export function honoAudit<const C extends Catalog, A extends AuditActor = AuditA
     if (!settled && context.action !== null && auditor.isRequired(context.action)) {
       // Fail-closed: the response leaves only once its record is stored; otherwise the client gets a 503.
       settled = true;
-      signal?.removeEventListener('abort', onAbort);
+      stopWatching();
       const facts = factsOf(c.res.status, false, c.error !== undefined);
       if (await recordRequestDurably(auditor, context, await complete(facts), facts)) return;
       // Cleared first: Hono's setter would carry the handler's headers over to the new response.
@@ -266,7 +324,7 @@ export function honoAudit<const C extends Catalog, A extends AuditActor = AuditA
       });
       settled = false;
     }
-    settle(c.res.status, signal?.aborted === true, c.error !== undefined);
+    settle(c.res.status, aborted, c.error !== undefined);
     // Whoever started a recording span ends it once this middleware returns: its audit event must be on it by then.
     if (recorded && span?.isRecording()) await recorded;
   });
