@@ -1,6 +1,7 @@
 import type { ContenderName, CpuProfile } from './server/protocol.ts';
 import { startServer } from './support/children.ts';
 import { load } from './support/load.ts';
+import { dropSchema } from './support/postgres.ts';
 import { num, table } from './support/markdown.ts';
 
 export interface ProfileOptions {
@@ -20,11 +21,21 @@ type ProfileNode = CpuProfile['nodes'][number];
  * functions.
  */
 export async function profileContender(options: ProfileOptions): Promise<string> {
+  const pgSchema = 'audit_bench_profile';
+  if (options.databaseUrl) await dropSchema(options.databaseUrl, pgSchema);
+  try {
+    return await profileServer(options, pgSchema);
+  } finally {
+    if (options.databaseUrl) await dropSchema(options.databaseUrl, pgSchema).catch(() => undefined);
+  }
+}
+
+async function profileServer(options: ProfileOptions, pgSchema: string): Promise<string> {
   const server = await startServer(
     {
       contender: options.contender,
       dir: options.dir,
-      ...(options.databaseUrl ? { databaseUrl: options.databaseUrl, pgSchema: 'audit_bench_profile' } : {}),
+      ...(options.databaseUrl ? { databaseUrl: options.databaseUrl, pgSchema } : {}),
     },
     { nodeFlags: ['--enable-source-maps'] },
   );

@@ -1,7 +1,7 @@
 /**
  * `pnpm bench`: what the audit trail costs, measured side by side.
  *
- *   pnpm bench                      every scenario, full length (about 20 minutes on 2 cores)
+ *   pnpm bench                      every scenario, full length (about 17 minutes on 2 cores)
  *   pnpm bench --quick              every scenario, briefly (CI: checks the suite still works)
  *   pnpm bench --out report.md      also write the report to a file
  *   pnpm bench --only http,query    some scenarios: http, write, query, memory, chain

@@ -16,10 +16,11 @@ const DATABASE = 'audit_trail_bench';
 const PASSWORD = 'audit-trail-bench';
 
 /**
- * `DATABASE_URL` when set; otherwise an embedded PostgreSQL (the approach of
- * `test/postgres-global-setup.ts`) in a fresh directory under the system temp
- * directory, on a free port, with PostgreSQL's default durability settings
- * (fsync and synchronous_commit on): the bench measures what production pays.
+ * `DATABASE_URL` when set; otherwise an embedded PostgreSQL
+ * (`test/support/embedded-postgres.ts`, shared with the tests) in a fresh
+ * directory under the system temp directory, on a free port, with PostgreSQL's
+ * default durability settings (fsync and synchronous_commit on): the bench
+ * measures what production pays.
  */
 export async function startPostgres(): Promise<BenchPostgres> {
   const existing = process.env.DATABASE_URL;
