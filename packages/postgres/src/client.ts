@@ -27,3 +27,28 @@ export interface PostgresPoolClient extends PostgresQueryable {
 export interface PostgresPool extends PostgresQueryable {
   connect(): Promise<PostgresPoolClient>;
 }
+
+/**
+ * Runs `work` in a transaction on one connection of the pool: `COMMIT` when it
+ * resolves, `ROLLBACK` and rethrow when it throws. A connection whose rollback
+ * failed is in an unknown state, so the pool discards it.
+ */
+export async function inTransaction<T>(pool: PostgresPool, work: (client: PostgresPoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query('BEGIN');
+    try {
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch((rollbackError: unknown) => {
+        broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+      });
+      throw error;
+    }
+  } finally {
+    client.release(broken ?? false);
+  }
+}

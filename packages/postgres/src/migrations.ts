@@ -1,5 +1,5 @@
 import { AuditError } from '@audit-trail/core';
-import type { PostgresPool } from './client.ts';
+import { inTransaction, type PostgresPool } from './client.ts';
 
 /** Quoted, schema-qualified names of the objects one store owns. */
 export interface TableNames {
@@ -102,45 +102,31 @@ export async function migrate(pool: PostgresPool, names: TableNames): Promise<vo
   if (applied === latest) return;
   refuseNewer(applied, latest, names);
 
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  try {
-    await client.query('BEGIN');
-    try {
-      await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`audit-trail:${names.schema}`]);
-      // CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema exists.
-      const { rows } = await client.query('SELECT to_regnamespace($1) IS NOT NULL AS exists', [quoteIdentifier(names.schema)]);
-      if (!(rows[0] as { exists: boolean }).exists) await client.query(`CREATE SCHEMA ${quoteIdentifier(names.schema)}`);
-      await client.query(
-        `CREATE TABLE IF NOT EXISTS ${names.qualifiedMigrations} (
-          table_name text NOT NULL,
-          version integer NOT NULL,
-          description text NOT NULL,
-          applied_at timestamptz NOT NULL DEFAULT now(),
-          PRIMARY KEY (table_name, version)
-        )`,
-      );
-      const current = await appliedVersion(client, names);
-      refuseNewer(current, latest, names);
-      for (const migration of MIGRATIONS.slice(current)) {
-        for (const statement of migration.statements(names)) await client.query(statement);
-        await client.query(`INSERT INTO ${names.qualifiedMigrations} (table_name, version, description) VALUES ($1, $2, $3)`, [
-          names.table,
-          migration.version,
-          migration.description,
-        ]);
-      }
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch((rollbackError: unknown) => {
-        broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
-      });
-      throw error;
+  await inTransaction(pool, async (client) => {
+    await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`audit-trail:${names.schema}`]);
+    // CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema exists.
+    const { rows } = await client.query('SELECT to_regnamespace($1) IS NOT NULL AS exists', [quoteIdentifier(names.schema)]);
+    if (!(rows[0] as { exists: boolean }).exists) await client.query(`CREATE SCHEMA ${quoteIdentifier(names.schema)}`);
+    await client.query(
+      `CREATE TABLE IF NOT EXISTS ${names.qualifiedMigrations} (
+        table_name text NOT NULL,
+        version integer NOT NULL,
+        description text NOT NULL,
+        applied_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (table_name, version)
+      )`,
+    );
+    const current = await appliedVersion(client, names);
+    refuseNewer(current, latest, names);
+    for (const migration of MIGRATIONS.slice(current)) {
+      for (const statement of migration.statements(names)) await client.query(statement);
+      await client.query(`INSERT INTO ${names.qualifiedMigrations} (table_name, version, description) VALUES ($1, $2, $3)`, [
+        names.table,
+        migration.version,
+        migration.description,
+      ]);
     }
-  } finally {
-    // A connection whose rollback failed is in an unknown state: the pool discards it.
-    client.release(broken ?? false);
-  }
+  });
 }
 
 /** The highest applied version of the table, 0 when none. */

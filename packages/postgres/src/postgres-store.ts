@@ -14,7 +14,7 @@ import {
   type StoreQuery,
 } from '@audit-trail/core';
 import pg from 'pg';
-import type { PostgresPool, PostgresQueryable } from './client.ts';
+import { inTransaction, type PostgresPool, type PostgresQueryable } from './client.ts';
 import { migrate, tableNames, type TableNames } from './migrations.ts';
 import { nodeChainHasher } from './node-hasher.ts';
 
@@ -343,57 +343,43 @@ async function appendChained(pool: PostgresPool, s: Statements, hasher: ChainHas
   const groups = groupByAccount(records);
   const accounts = [...groups.keys()].filter((a): a is string => a !== null).sort(compareAccounts);
   const withNull = groups.has(null);
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  try {
-    await client.query('BEGIN');
-    try {
-      if (accounts.length > 0) await client.query(s.ensureHeads, [accounts]);
-      if (withNull) await client.query(s.ensureNullHead);
-      const locked = [
-        ...(withNull ? (await client.query(s.lockNullHead)).rows : []),
-        ...(accounts.length > 0 ? (await client.query(s.lockHeads, [accounts])).rows : []),
-      ];
-      // Read after the locks: a batch that held them before us has committed, and its records are visible now.
-      const { rows: existing } = await client.query(s.existing, [[...new Set(records.map((r) => r.id))]]);
-      const stored = new Set((existing as Array<{ id: string }>).map((row) => row.id));
-      const heads = new Map<string | null, { seq: number; hash: string }>();
-      for (const row of locked as HeadRow[]) heads.set(row.account_id, { seq: Number(row.seq), hash: row.hash });
-      await continueFromNewestLinks(client, s, heads);
+  await inTransaction(pool, async (client) => {
+    if (accounts.length > 0) await client.query(s.ensureHeads, [accounts]);
+    if (withNull) await client.query(s.ensureNullHead);
+    const locked = [
+      ...(withNull ? (await client.query(s.lockNullHead)).rows : []),
+      ...(accounts.length > 0 ? (await client.query(s.lockHeads, [accounts])).rows : []),
+    ];
+    // Read after the locks: a batch that held them before us has committed, and its records are visible now.
+    const { rows: existing } = await client.query(s.existing, [[...new Set(records.map((r) => r.id))]]);
+    const stored = new Set((existing as Array<{ id: string }>).map((row) => row.id));
+    const heads = new Map<string | null, { seq: number; hash: string }>();
+    for (const row of locked as HeadRow[]) heads.set(row.account_id, { seq: Number(row.seq), hash: row.hash });
+    await continueFromNewestLinks(client, s, heads);
 
-      const columns: unknown[][] = [...INSERT_COLUMNS, ...CHAIN_COLUMNS].map(() => []);
-      const moved: Array<[string | null, number, string]> = [];
-      for (const [account, group] of groups) {
-        const fresh = group.filter((record) => !stored.has(record.id));
-        if (fresh.length === 0) continue;
-        const links = linkRecordsSync(heads.get(account) ?? null, fresh, hasher);
-        for (const link of links) {
-          const row = [...rowValues(link.record), link.seq, link.prevHash, link.hash];
-          row.forEach((value, i) => columns[i]!.push(value));
-        }
-        const last = links[links.length - 1]!;
-        moved.push([account, last.seq, last.hash]);
+    const columns: unknown[][] = [...INSERT_COLUMNS, ...CHAIN_COLUMNS].map(() => []);
+    const moved: Array<[string | null, number, string]> = [];
+    for (const [account, group] of groups) {
+      const fresh = group.filter((record) => !stored.has(record.id));
+      if (fresh.length === 0) continue;
+      const links = linkRecordsSync(heads.get(account) ?? null, fresh, hasher);
+      for (const link of links) {
+        const row = [...rowValues(link.record), link.seq, link.prevHash, link.hash];
+        row.forEach((value, i) => columns[i]!.push(value));
       }
-      if (moved.length > 0) {
-        await client.query(s.insertChained, columns);
-        const named = moved.filter(([account]) => account !== null);
-        if (named.length > 0) {
-          await client.query(s.updateHeads, [named.map(([a]) => a), named.map(([, seq]) => seq), named.map(([, , hash]) => hash)]);
-        }
-        const none = moved.find(([account]) => account === null);
-        if (none) await client.query(s.updateNullHead, [none[1], none[2]]);
-      }
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch((rollbackError: unknown) => {
-        broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
-      });
-      throw error;
+      const last = links[links.length - 1]!;
+      moved.push([account, last.seq, last.hash]);
     }
-  } finally {
-    // A connection whose rollback failed is in an unknown state: the pool discards it.
-    client.release(broken ?? false);
-  }
+    if (moved.length > 0) {
+      await client.query(s.insertChained, columns);
+      const named = moved.filter(([account]) => account !== null);
+      if (named.length > 0) {
+        await client.query(s.updateHeads, [named.map(([a]) => a), named.map(([, seq]) => seq), named.map(([, , hash]) => hash)]);
+      }
+      const none = moved.find(([account]) => account === null);
+      if (none) await client.query(s.updateNullHead, [none[1], none[2]]);
+    }
+  });
 }
 
 /**
