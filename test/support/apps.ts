@@ -64,41 +64,30 @@ export function closeServer(server: Server): Promise<void> {
   });
 }
 
-export const expressExample: ExampleApp = {
-  name: 'express',
-  async start(options) {
-    const { auditor, errors } = testAuditor(options);
-    const server = createExpressApp({ auditor }).listen(0, '127.0.0.1');
-    const url = await listening(server);
-    return {
-      url,
-      auditor,
-      errors,
-      async close() {
-        await closeServer(server);
-        await auditor.close();
-      },
-    };
-  },
-};
+/** An example app served on a loopback port by `listen`, with the auditor the examples' servers use. */
+function servedExample(name: string, listen: (auditor: Auditor<PaymentsOsCatalog>) => Server): ExampleApp {
+  return {
+    name,
+    async start(options) {
+      const { auditor, errors } = testAuditor(options);
+      const server = listen(auditor);
+      const url = await listening(server);
+      return {
+        url,
+        auditor,
+        errors,
+        async close() {
+          await closeServer(server);
+          await auditor.close();
+        },
+      };
+    },
+  };
+}
 
-export const honoExample: ExampleApp = {
-  name: 'hono',
-  async start(options) {
-    const { auditor, errors } = testAuditor(options);
-    const server = serveNode(createHonoApp({ auditor }), 0, '127.0.0.1');
-    const url = await listening(server);
-    return {
-      url,
-      auditor,
-      errors,
-      async close() {
-        await closeServer(server);
-        await auditor.close();
-      },
-    };
-  },
-};
+export const expressExample = servedExample('express', (auditor) => createExpressApp({ auditor }).listen(0, '127.0.0.1'));
+
+export const honoExample = servedExample('hono', (auditor) => serveNode(createHonoApp({ auditor }), 0, '127.0.0.1'));
 
 /** Every example app; the HTTP contract suite runs unchanged against each. */
 export const exampleApps: ExampleApp[] = [expressExample, honoExample];
