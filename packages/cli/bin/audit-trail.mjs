@@ -1,9 +1,6 @@
 #!/usr/bin/env node
-// The installed `audit-trail` command. The packages ship TypeScript sources, so
-// tsx (a dependency of this package) loads them; then the CLI runs as it does
-// from the repository (`pnpm audit-trail …`).
-import { register } from 'tsx/esm/api';
+// The installed `audit-trail` command: runs the CLI's built JavaScript (dist/).
+// In the repository, `pnpm audit-trail …` runs the sources instead.
+import { run } from '../dist/cli.js';
 
-register();
-const { run } = await import('../src/cli.ts');
 process.exitCode = await run(process.argv.slice(2));

@@ -18,7 +18,7 @@ import {
   type StoreFilter,
   type StoreQuery,
 } from '@audit-trail/core';
-import Database from 'better-sqlite3';
+import { createRequire } from 'node:module';
 import { inTransaction, isSqliteDatabase, type SqliteDatabase, type SqliteStatement, type SqliteValue } from './database.ts';
 import { nodeChainHasher } from './node-hasher.ts';
 import { CHAIN_OBJECTS, INDEXES, migrate } from './schema.ts';
@@ -31,7 +31,7 @@ export type SynchronousMode = (typeof SYNCHRONOUS_MODES)[number];
 /** Options of `sqliteStore`; copied and frozen when the store is made. */
 export interface SqliteStoreOptions {
   /**
-   * A file path, opened with better-sqlite3 (the file is created if missing,
+   * A file path, opened with better-sqlite3 (`bun:sqlite` on Bun; the file is created if missing,
    * its directory is not), or a database you opened, of any driver that has
    * the `SqliteDatabase` shape.
    */
@@ -108,6 +108,28 @@ const EQUALITY_FILTERS = [
 /** Query shapes differ by filters present and the number of action types; this bounds the cache. */
 const MAX_CACHED_QUERIES = 256;
 
+/** Loads drivers synchronously (the store opens synchronously) and only when a path is given. */
+const load = createRequire(import.meta.url);
+
+/**
+ * Opens a file path with the runtime's driver: `bun:sqlite` on Bun (where
+ * better-sqlite3 does not load), better-sqlite3 elsewhere. Loaded here, not
+ * imported at the top, so that an app passing its own database needs neither.
+ */
+function openPath(path: string): SqliteDatabase {
+  if (typeof (globalThis as { Bun?: unknown }).Bun !== 'undefined') {
+    const { Database } = load('bun:sqlite') as { Database: new (path: string) => SqliteDatabase };
+    return new Database(path);
+  }
+  let Database: new (path: string) => SqliteDatabase;
+  try {
+    Database = load('better-sqlite3') as typeof Database;
+  } catch (error) {
+    throw new TypeError('sqliteStore: opening a database path needs the better-sqlite3 package (npm install better-sqlite3), or pass an open database', { cause: error });
+  }
+  return new Database(path);
+}
+
 /**
  * A store in a SQLite database: one row per record in `audit_records`, a
  * versioned schema migrated on open, and per-account indexes that make every
@@ -130,7 +152,7 @@ const MAX_CACHED_QUERIES = 256;
  */
 export function sqliteStore(options: SqliteStoreOptions): Store {
   const config = resolveOptions(options);
-  const db: SqliteDatabase = typeof config.database === 'string' ? new Database(config.database) : config.database;
+  const db: SqliteDatabase = typeof config.database === 'string' ? openPath(config.database) : config.database;
   try {
     db.exec(`PRAGMA busy_timeout = ${config.busyTimeout}`);
     // WAL lets readers run beside the writer; it is a property of the file and stays set.
