@@ -6,6 +6,6 @@ export default defineConfig({
     exclude: ['**/node_modules/**', 'test/bench/**'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
-    globalSetup: ['test/postgres-global-setup.ts'],
+    globalSetup: ['test/build-global-setup.ts', 'test/postgres-global-setup.ts'],
   },
 });

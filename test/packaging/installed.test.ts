@@ -9,7 +9,7 @@ import { build } from 'esbuild';
 import { Miniflare } from 'miniflare';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-// The packages as users get them: built (`pnpm build`), packed (`pnpm pack`), installed with
+// The packages as users get them: built (the suite's global setup), packed (`pnpm pack`), installed with
 // npm into an app outside the workspace, and used there by plain Node (ESM and require()),
 // the user's tsc, Bun, Deno and workerd. One build + pack + install serves every case.
 
@@ -28,7 +28,7 @@ let tarballs: string[];
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'audit-trail-installed-'));
   app = join(work, 'app');
-  await run(process.execPath, [join(ROOT, 'scripts/build.mjs')], { cwd: ROOT, timeout: INSTALL_TIMEOUT });
+  // dist/ is up to date: the suite's global setup built it (test/build-global-setup.ts).
   const packed = await run(process.execPath, [join(ROOT, 'scripts/pack.mjs'), join(work, 'tarballs')], { cwd: ROOT, timeout: INSTALL_TIMEOUT });
   tarballs = packed.stdout.trim().split('\n');
   await cp(APP_SOURCES, app, { recursive: true });
@@ -82,6 +82,18 @@ describe('the packed packages', () => {
       expect(manifest.license).toBe('MIT');
     }
   });
+
+  it('pass publint, and @arethetypeswrong/cli for ESM consumers (node10 and node16-cjs: see each README)', async () => {
+    const bin = (name: string) => join(ROOT, 'node_modules/.bin', name);
+    for (const tarball of tarballs) {
+      const unpacked = await mkdtemp(join(work, 'lint-'));
+      await run('tar', ['xzf', tarball, '-C', unpacked]);
+      const publint = await run(bin('publint'), [join(unpacked, 'package')], { timeout: RUNTIME_TIMEOUT });
+      expect(publint.stdout, tarball).toMatch(/All good!/);
+      // attw exits non-zero on any problem in the resolutions it checks.
+      await run(bin('attw'), [tarball, '--profile', 'esm-only'], { timeout: RUNTIME_TIMEOUT });
+    }
+  }, INSTALL_TIMEOUT);
 
   it('run a plain-JavaScript Express app on the SQLite store with node (ESM)', async () => {
     const { stdout } = await run(process.execPath, ['express-app.mjs', join(work, 'esm.db')], { cwd: app, timeout: RUNTIME_TIMEOUT });

@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type Plugin } from 'esbuild';
 
@@ -23,12 +25,34 @@ export const noNodeBuiltins: Plugin = {
   },
 };
 
+const PACKAGES = fileURLToPath(new URL('../../packages/', import.meta.url));
+
+/**
+ * Resolves `@audit-trail/<name>[/<subpath>]` as an installed copy would: through the
+ * package's published exports (`publishConfig.exports`, the built `dist/`), not the
+ * workspace's source exports. The suite's global setup builds dist/ first.
+ */
+export const publishedPackages: Plugin = {
+  name: 'published-packages',
+  setup(b) {
+    b.onResolve({ filter: /^@audit-trail\// }, (args) => {
+      const [, name, ...rest] = args.path.split('/');
+      const dir = join(PACKAGES, name!);
+      const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+      const entry = manifest.publishConfig?.exports?.[rest.length ? `./${rest.join('/')}` : '.'];
+      if (!entry?.default) return { errors: [{ text: `${args.path} is not a published export` }] };
+      return { path: join(dir, entry.default) };
+    });
+  },
+};
+
 export const FIXTURE = fileURLToPath(new URL('./fixture.ts', import.meta.url));
 export const DRIVER = fileURLToPath(new URL('./drive.ts', import.meta.url));
 
 /**
  * Bundles entry points into `outdir` as runtime-neutral ESM: no Node
- * built-ins, no platform shims, every dependency inlined.
+ * built-ins, no platform shims, every dependency inlined, our packages
+ * as published (their built JavaScript).
  */
 export async function bundleNeutral(entryPoints: Record<string, string>, outdir: string) {
   return build({
@@ -40,7 +64,7 @@ export async function bundleNeutral(entryPoints: Record<string, string>, outdir:
     target: 'es2022',
     mainFields: ['module', 'main'],
     outExtension: { '.js': '.mjs' },
-    plugins: [noNodeBuiltins],
+    plugins: [publishedPackages, noNodeBuiltins],
     logLevel: 'silent',
     metafile: true,
   });

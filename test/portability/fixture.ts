@@ -1,5 +1,5 @@
 /**
- * A tiny audited Hono app for the portability tests: bundled once with esbuild
+ * A tiny audited Hono app for the portability tests: bundled once with esbuild from the built packages
  * (no Node built-ins allowed) and run unchanged in Node, Bun, Deno and workerd.
  * Its default export is the app, which is also a Workers module (`fetch`).
  */

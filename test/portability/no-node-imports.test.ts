@@ -81,8 +81,10 @@ describe('portable packages import no Node built-ins', () => {
     try {
       const result = await bundleNeutral({ fixture: FIXTURE, drive: DRIVER }, dir);
       const inputs = Object.keys(result.metafile.inputs);
-      expect(inputs.some((p) => p.includes('packages/core/src/'))).toBe(true);
-      expect(inputs.some((p) => p.includes('packages/hono/src/'))).toBe(true);
+      // The packages as published: their built JavaScript, none of their TypeScript sources.
+      expect(inputs.some((p) => p.includes('packages/core/dist/'))).toBe(true);
+      expect(inputs.some((p) => p.includes('packages/hono/dist/'))).toBe(true);
+      expect(inputs.filter((p) => /packages\/[^/]+\/src\//.test(p))).toEqual([]);
       expect(inputs.filter((p) => isNodeBuiltin(p))).toEqual([]);
     } finally {
       await rm(dir, { recursive: true, force: true });

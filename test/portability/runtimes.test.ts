@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleNeutral, DRIVER, FIXTURE } from './bundle.ts';
 import { TRACEPARENT, type Driven } from './drive.ts';
 
-// One bundle of @audit-trail/core + @audit-trail/hono + hono, built once with
+// One bundle of @audit-trail/core + @audit-trail/hono as published (their dist/) + hono, built once with
 // no Node built-ins, run unchanged in four runtimes. Each run records a refund
 // through the audit middleware and reads it back through the audit router.
 
