@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { postgresStore } from '@audit-trail/postgres';
 import { sqliteStore } from '@audit-trail/sqlite';
 import { sampleRecord } from '@audit-trail/store-conformance';
@@ -317,9 +317,11 @@ describe('audit-trail CLI flags', () => {
     expect((await inProcess(['query', '--store', `sqlite:${file}`, '--account', ACME, '--catalog', catalog, '--action-type', 'refund'])).code).toBe(2);
   });
 
-  it('the installed bin runs the same CLI', async () => {
+  it('the bin runs the same CLI', async () => {
+    // The bin runs the built dist/ (the suite's global setup builds it); here its sibling packages
+    // resolve to their workspace sources, hence tsx. Installed, it runs on plain node: test/packaging.
     const result = await new Promise<Ran>((resolve, reject) => {
-      const child = spawn(process.execPath, [path.join(ROOT, 'packages/cli/bin/audit-trail.mjs'), 'verify', '--store', `sqlite:${file}`], { cwd: dir });
+      const child = spawn(process.execPath, ['--import', pathToFileURL(path.join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href, path.join(ROOT, 'packages/cli/bin/audit-trail.mjs'), 'verify', '--store', `sqlite:${file}`], { cwd: dir });
       let stdout = '';
       child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
       child.on('error', reject);

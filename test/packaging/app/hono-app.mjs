@@ -1,3 +1,4 @@
+// The Hono app of the packaging test, as a module every runtime loads from node_modules.
 import { createAuditor } from '@audit-trail/core';
 import { honoAudit } from '@audit-trail/hono';
 import { Hono } from 'hono';

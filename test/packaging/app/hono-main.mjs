@@ -1,3 +1,4 @@
+// Runs the Hono app in Bun or Deno: drives it through app.fetch and prints what it saw.
 import { memoryStore } from '@audit-trail/core';
 import { sqliteStore } from '@audit-trail/sqlite';
 import { drive, makeApp } from './hono-app.mjs';
