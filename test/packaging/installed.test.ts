@@ -121,6 +121,11 @@ describe('the packed packages', () => {
     expect(stdout).not.toMatch(/node_modules\/@audit-trail\/[^/]+\/src\//);
   }, RUNTIME_TIMEOUT);
 
+  it('type-check with TypeScript 5.4, the oldest the declarations support (they use NoInfer)', async () => {
+    const result = await run('npx', ['-y', '-p', 'typescript@5.4.5', 'tsc', '-p', 'tsconfig.oldest.json'], { cwd: app, timeout: RUNTIME_TIMEOUT }).catch((error) => error);
+    expect(`${result.stdout}${result.stderr}`).toBe('');
+  }, RUNTIME_TIMEOUT);
+
   it('make a typo in an action type a compile error', async () => {
     const failed = await run(process.execPath, [TSC, '-p', 'tsconfig.typo.json'], { cwd: app }).catch((error) => error);
     expect(failed.code).toBe(2);
