@@ -269,17 +269,18 @@ describe('record', () => {
     expect([...ids].sort()).toEqual(ids);
   });
 
-  it('redacts details, request.path and request.user_agent', async () => {
+  it('redacts details, request.path, request.user_agent and request.request_id', async () => {
     const store = spyStore();
     const auditor = auditorFor(store);
     const record = auditor.record(
       refund({
-        request: { path: '/cards/4111111111111111/verify', user_agent: 'bot Bearer abc.def' },
+        request: { path: '/cards/4111111111111111/verify', user_agent: 'bot Bearer abc.def', request_id: 'req card 5555 5555 5555 4444' },
         details: { password: 'hunter2', card: '4111 1111 1111 1111', nested: [{ api_key: 'k' }], note: 'ok' },
       }),
     );
     expect(record.request.path).toBe(`/cards/${REDACTED}/verify`);
     expect(record.request.user_agent).toBe(`bot Bearer ${REDACTED}`);
+    expect(record.request.request_id).toBe(`req card ${REDACTED}`);
     expect(record.details).toEqual({ password: REDACTED, card: REDACTED, nested: [{ api_key: REDACTED }], note: 'ok' });
     await auditor.flush();
     const stored = JSON.stringify(store.batches);
@@ -287,6 +288,7 @@ describe('record', () => {
     expect(stored).not.toContain('4111111111111111');
     expect(stored).not.toContain('4111 1111 1111 1111');
     expect(stored).not.toContain('abc.def');
+    expect(stored).not.toContain('5555 5555 5555 4444');
   });
 
   it('applies the redaction options it was given', () => {

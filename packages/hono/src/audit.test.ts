@@ -171,6 +171,22 @@ describe('honoAudit', () => {
     ]);
   });
 
+  it('records an error rejected by an async handler of a route-map route (c.error) with the status onError chose', async () => {
+    const { app, records } = setup();
+    app.get('/payments/:payment_id', async (c) => {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      if (c.req.param('payment_id') === 'pay_declined') throw new HTTPException(402, { message: 'declined' });
+      return c.json({ id: c.req.param('payment_id') });
+    });
+    app.onError((err, c) => (err instanceof HTTPException ? err.getResponse() : c.text('?', 500)));
+    expect((await app.request('/payments/pay_declined', as('alice'))).status).toBe(402);
+    expect((await app.request('/payments/pay_ok', as('alice'))).status).toBe(200);
+    expect((await records()).map((r) => [r.action_type, r.resource_id, r.outcome, r.status_code])).toEqual([
+      ['get_payment', 'pay_declined', 'failure', 402],
+      ['get_payment', 'pay_ok', 'success', 200],
+    ]);
+  });
+
   it('records a thrown non-Error, which Hono rethrows, as a 500 failure and lets it through', async () => {
     const { app, audit, records } = setup();
     app.get('/odd', audit.action('get_customer'), () => {

@@ -112,7 +112,8 @@ describe('postgresStore', () => {
       const expected = order === 'asc' ? ascending : [...ascending].reverse();
       const walked: AuditRecord[] = [];
       let after: { created: string; id: string } | null = null;
-      for (;;) {
+      for (let pages = 0; ; pages++) {
+        if (pages > records.length) throw new Error(`paging did not end within ${records.length} pages of 2`);
         const page: AuditRecord[] = await store.query({ accountId: account, filter: {}, order, limit: 2, after });
         if (page.length === 0) break;
         walked.push(...page);
@@ -219,7 +220,8 @@ describe('postgresStore', () => {
     const reader = open();
     const walked: AuditRecord[] = [];
     let after: { created: string; id: string } | null = null;
-    for (;;) {
+    for (let pages = 0; ; pages++) {
+      if (pages > 4000 / 500) throw new Error(`paging did not end within ${pages} pages of 500`);
       const page: AuditRecord[] = await reader.query({ accountId: account, filter: {}, order: 'desc', limit: 500, after });
       if (page.length === 0) break;
       walked.push(...page);
