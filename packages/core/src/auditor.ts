@@ -498,7 +498,17 @@ export function createAuditor<const C extends Catalog = typeof paymentsOsCatalog
       return new Promise((resolve, reject) => {
         const record = build(input);
         let settled = false;
-        const deadline = setTimeout(() => {
+        let deadline: ReturnType<typeof setTimeout> | undefined;
+        // May throw (closed, queue_full): then no deadline was armed to report a failure that did not happen.
+        enqueue(record, (error) => {
+          clearTimeout(deadline);
+          if (settled) return;
+          settled = true;
+          if (error) reject(error);
+          else resolve(structuredClone(record) as AuditRecord<ActionTypeOf<C>>);
+        });
+        if (settled) return;
+        deadline = setTimeout(() => {
           settled = true;
           const error = new AuditError(
             'store_failed',
@@ -508,13 +518,6 @@ export function createAuditor<const C extends Catalog = typeof paymentsOsCatalog
           reportError(error);
           reject(error);
         }, durableTimeoutMs);
-        enqueue(record, (error) => {
-          clearTimeout(deadline);
-          if (settled) return;
-          settled = true;
-          if (error) reject(error);
-          else resolve(structuredClone(record) as AuditRecord<ActionTypeOf<C>>);
-        });
       });
     },
     tryRecord(input) {
