@@ -1,7 +1,6 @@
 import type { Auditor, PaymentsOsCatalog } from '@audit-trail/core';
 import { honoAudit, type AuditVariables } from '@audit-trail/hono';
 import { authenticate, DemoDomain, DemoError, mayReadAudit, PAYMENT_ROUTES, type DemoUser } from '@audit-trail/example-shared';
-import { getConnInfo } from '@hono/node-server/conninfo';
 import { Hono, type Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { jsonBody, type BodyVariables } from './body.ts';
@@ -22,19 +21,12 @@ function json(c: Context, body: unknown, status: ContentfulStatusCode = 200): Re
   return c.json(body, status, { 'content-type': 'application/json; charset=utf-8' });
 }
 
-/** The client's address where the app runs on @hono/node-server; `null` elsewhere (e.g. `app.request()`). */
-function clientIp(c: Context): string | null {
-  const env = c.env as { incoming?: unknown } | undefined;
-  return env?.incoming ? (getConnInfo(c).remote.address ?? null) : null;
-}
-
 /** The PaymentsOS-like demo API of CONTRACT §5 on Hono, audited. */
 export function createApp({ auditor, cursorSecret }: ExampleOptions): Hono<AppEnv> {
   const domain = new DemoDomain();
   const audit = honoAudit({
     auditor,
     identify: (c: Context<AppEnv>) => c.get('user') ?? null,
-    ip: clientIp,
     routes: PAYMENT_ROUTES,
   });
   // Not strict, like Express: `/payments/` is `/payments`.
