@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { Auditor, PaymentsOsCatalog } from '@audit-trail/core';
 import { fastifyAudit } from '@audit-trail/fastify';
-import { authenticate, DemoDomain, DemoError, mayReadAudit, PAYMENT_ROUTES, type DemoUser } from '@audit-trail/example-shared';
+import { authenticate, DemoDomain, DemoError, mayReadAudit, PAYMENT_OPERATIONS, PAYMENT_ROUTES, type DemoUser } from '@audit-trail/example-shared';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 
 declare module 'fastify' {
@@ -83,12 +83,7 @@ export function createApp({ auditor, cursorSecret }: ExampleOptions): FastifyIns
     api.post('/payments', (request, reply) => created(request, reply, domain.createPayment(account(request), request.body)));
     api.get('/payments', async (request) => domain.searchPayments(account(request)));
     api.get('/payments/:payment_id', async (request) => domain.getPayment(account(request), param(request, 'payment_id')));
-    for (const [path, kind] of [
-      ['charges', 'charge'],
-      ['captures', 'capture'],
-      ['refunds', 'refund'],
-      ['voids', 'void'],
-    ] as const) {
+    for (const [path, kind] of PAYMENT_OPERATIONS) {
       // The resource of these actions is the payment (from the route map), not the new operation.
       api.post(`/payments/:payment_id/${path}`, (request, reply) =>
         reply.code(201).send(domain.paymentOperation(account(request), param(request, 'payment_id'), kind, request.body)),

@@ -1,6 +1,6 @@
 import type { Auditor, PaymentsOsCatalog } from '@audit-trail/core';
 import { honoAudit, type AuditVariables } from '@audit-trail/hono';
-import { authenticate, DemoDomain, DemoError, mayReadAudit, PAYMENT_ROUTES, type DemoUser } from '@audit-trail/example-shared';
+import { authenticate, DemoDomain, DemoError, mayReadAudit, PAYMENT_OPERATIONS, PAYMENT_ROUTES, type DemoUser } from '@audit-trail/example-shared';
 import { Hono, type Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { jsonBody, type BodyVariables } from './body.ts';
@@ -75,12 +75,7 @@ export function createApp({ auditor, cursorSecret }: ExampleOptions): Hono<AppEn
   app.post('/payments', (c) => created(c, domain.createPayment(account(c), c.get('body'))));
   app.get('/payments', (c) => json(c, domain.searchPayments(account(c))));
   app.get('/payments/:payment_id', (c) => json(c, domain.getPayment(account(c), c.req.param('payment_id'))));
-  for (const [path, kind] of [
-    ['charges', 'charge'],
-    ['captures', 'capture'],
-    ['refunds', 'refund'],
-    ['voids', 'void'],
-  ] as const) {
+  for (const [path, kind] of PAYMENT_OPERATIONS) {
     // The resource of these actions is the payment (from the route map), not the new operation.
     app.post(`/payments/:payment_id/${path}`, (c) =>
       json(c, domain.paymentOperation(account(c), c.req.param('payment_id'), kind, c.get('body')), 201),
