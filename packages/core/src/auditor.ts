@@ -123,11 +123,11 @@ export interface Auditor<C extends Catalog = Catalog> {
    * with `AuditError` `store_failed` if it has not.
    */
   recordDurable(input: ActionInput<ActionTypeOf<C>>): Promise<AuditRecord<ActionTypeOf<C>>>;
-  /** Records an action and never throws: every failure goes to `onError`. For adapters. */
+  /** Records an action and never throws: every failure goes to `onError`. Part of the adapter kit (`@audit-trail/core/adapter`): apps use `record`. */
   tryRecord(input: ActionInput<ActionTypeOf<C>>): void;
-  /** Reports a failure (a hook that threw, …) through `onError`. */
+  /** Reports a failure (a hook that threw, …) through `onError`. Part of the adapter kit (`@audit-trail/core/adapter`). */
   reportError(error: AuditError): void;
-  /** Whether an action is fail-closed (see `requiredActions`). */
+  /** Whether an action is fail-closed (see `requiredActions`). Part of the adapter kit (`@audit-trail/core/adapter`). */
   isRequired(actionType: string): boolean;
   /** Resolves once everything queued before the call has been written or failed. */
   flush(): Promise<void>;
