@@ -28,7 +28,8 @@ export function createApp({ auditor, cursorSecret }: ExampleOptions): FastifyIns
     identify: (request) => request.user ?? null,
     routes: PAYMENT_ROUTES,
   });
-  const app = Fastify({ bodyLimit: BODY_LIMIT, ignoreTrailingSlash: true });
+  // Node's keep-alive timeout (Fastify's own is 72 s): a graceful shutdown waits for idle keep-alive connections.
+  const app = Fastify({ bodyLimit: BODY_LIMIT, keepAliveTimeout: 5_000, routerOptions: { ignoreTrailingSlash: true } });
 
   // Bodies that are not JSON are ignored, as express.json() ignores them.
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, _body, done) => done(null, undefined));
