@@ -24,7 +24,7 @@ export interface ConformanceSetup {
  * - `POST /apps/:app_id/keys` (`audit.action('replace_authentication_keys', { resourceId: 'app_id' })`,
  *   fail-closed) answers 201 `{ replaced: true }` with header `x-handler: yes`;
  * - every handler honours `x-status` (answer with that status), `x-throw` (throw an Error; the app answers 500)
- *   and `x-delay` (wait that many ms first);
+ *   `x-delay` (wait that many ms first) and `x-opt-out` (set the audit context's `action` to `null`: not recorded);
  * - the audit router is mounted at `/audit`.
  */
 export interface AdapterHarness {

@@ -88,6 +88,13 @@ export function describeAdapterConformance(harness: AdapterHarness): void {
       expect(first!.request.ip).toMatch(/^(::ffff:)?127\.0\.0\.1$/);
     });
 
+    it('records nothing for a request whose handler set the action to null', async () => {
+      const app = await start();
+      expect((await app.send('/customers', { method: 'POST', headers: { 'x-opt-out': '1' } })).status).toBe(201);
+      expect((await app.send('/payments/pay_9', { headers: { 'x-opt-out': '1' } })).status).toBe(200);
+      expect(await app.records()).toEqual([]);
+    });
+
     it('records a thrown error as a 500 failure', async () => {
       const app = await start();
       expect((await app.send('/customers/cus_1', { headers: { 'x-throw': '1' } })).status).toBe(500);

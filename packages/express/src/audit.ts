@@ -184,7 +184,7 @@ export function expressAudit<const C extends Catalog, A extends AuditActor = Aud
       res.off('finish', onFinish);
       res.off('close', onClose);
       if (state.recorded) return;
-      if (state.context.action === null) findDeclaredAction(state);
+      if (!kit.isNamed(state.context)) findDeclaredAction(state);
       void kit.record(state.exchange, state.context, factsOf(state, res.statusCode, aborted));
     };
     const onFinish = () => onDone(false);

@@ -199,7 +199,7 @@ export function honoAudit<const C extends Catalog, A extends AuditActor = AuditA
       if (settled) return;
       settled = true;
       stopWatching();
-      if (context.action === null) findDeclaredAction(c, context, path);
+      if (!kit.isNamed(context)) findDeclaredAction(c, context, path);
       if (context.action === null) return;
       recorded = kit.record(ctx, context, factsOf(status, aborted, error));
       keepAlive(c, recorded);

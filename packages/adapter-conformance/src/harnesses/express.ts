@@ -21,6 +21,7 @@ export const expressHarness: AdapterHarness = {
       try {
         const chosen = await behave(header(req));
         extra?.(req, res, () => {});
+        if (req.get('x-opt-out')) res.locals.audit.action = null;
         res.status(chosen ?? status).json(body(req));
       } catch (error) {
         next(error);

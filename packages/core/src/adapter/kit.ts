@@ -57,6 +57,12 @@ export interface AdapterKit<C extends Catalog, I, A extends AuditActor = AuditAc
    * parameter) or, when that is not at hand, from the path read against the template.
    */
   applyAction(context: AuditContext, declaration: ActionDeclaration<I>, at: { route: string | null; path: string; param?: (name: string) => string | null | undefined }): void;
+  /**
+   * Whether the request's action was named — by the route map or a route's
+   * declaration — so that an adapter looks for a route's declaration only
+   * when neither happened (a handler that set `action` to `null` opted out).
+   */
+  isNamed(context: AuditContext): boolean;
   /** Whether the request's action is fail-closed: its response waits for the record. */
   isRequired(context: AuditContext): boolean;
   /** Who acted, asked once per request (later calls get the same answer); `null` on a throw, reported. */
@@ -92,6 +98,7 @@ export function checkAdapterOptions(adapter: string, options: unknown, hooks: re
 }
 
 interface RequestState<I> {
+  named: boolean;
   resourceId: ((input: I) => string | null | undefined) | null;
   actor: MaybePromise<AuditActor | null> | undefined;
 }
@@ -113,7 +120,7 @@ export function createAdapterKit<const C extends Catalog, I, A extends AuditActo
   const states = new WeakMap<AuditContext, RequestState<I>>();
   const stateOf = (context: AuditContext): RequestState<I> => {
     let state = states.get(context);
-    if (!state) states.set(context, (state = { resourceId: null, actor: undefined }));
+    if (!state) states.set(context, (state = { named: false, resourceId: null, actor: undefined }));
     return state;
   };
 
@@ -134,6 +141,7 @@ export function createAdapterKit<const C extends Catalog, I, A extends AuditActo
         context.action = found.action_type;
         context.route = found.route;
         context.resourceId = found.resource_id;
+        stateOf(context).named = true;
       }
       return context;
     },
@@ -148,6 +156,7 @@ export function createAdapterKit<const C extends Catalog, I, A extends AuditActo
       return Object.freeze({ action: actionType, resourceId: resourceId ?? null });
     },
     applyAction(context, declaration, at) {
+      stateOf(context).named = true;
       context.action = declaration.action;
       if (at.route !== null) context.route = at.route;
       const source = declaration.resourceId;
@@ -157,6 +166,7 @@ export function createAdapterKit<const C extends Catalog, I, A extends AuditActo
         context.resourceId = value ?? null;
       }
     },
+    isNamed: (context) => states.get(context)?.named === true,
     isRequired: (context) => context.action !== null && auditor.isRequired(context.action),
     actor(input, context) {
       const state = stateOf(context);
