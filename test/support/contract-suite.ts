@@ -200,6 +200,30 @@ export function describeContract(app: ExampleApp, kind: StoreKind): void {
       expect(await readAll(server, 'alice', `app_id=${appId}&outcome=success`)).toEqual([]);
     });
 
+    it('records a request that fails before its handler (a body that is not JSON, one over the limit) on every audited route', async () => {
+      const appId = freshAppId();
+      const alice = client(server, 'alice', { 'app-id': appId });
+      const fixtures = await createFixtures(server);
+      const broken = '{"name":';
+      const large = JSON.stringify({ blob: 'x'.repeat(200 * 1024) });
+      const cases = [
+        { path: '/customers', body: broken, status: 400, action: 'create_customer', resourceId: null },
+        { path: '/payments', body: broken, status: 400, action: 'create_payment', resourceId: null },
+        { path: '/webhooks', body: large, status: 413, action: 'create_webhook_configuration', resourceId: null },
+        { path: `/apps/${fixtures.app}/keys`, body: broken, status: 400, action: 'replace_authentication_keys', resourceId: fixtures.app },
+        { path: `/payments/${fixtures.payment}/refunds`, body: large, status: 413, action: 'refund', resourceId: fixtures.payment },
+      ] as const;
+      for (const c of cases) {
+        const res = await alice.post(c.path, c.body).set('content-type', 'application/json');
+        expect(res.status, c.path).toBe(c.status);
+        expectError(res.body, 'api_request_error', 'body');
+      }
+      const records = await readAll(server, 'alice', `app_id=${appId}&order=asc`);
+      expect(records.map((r) => [r.action_type, r.outcome, r.status_code, r.resource_id])).toEqual(
+        cases.map((c) => [c.action, 'failure', c.status, c.resourceId]),
+      );
+    });
+
     it('records the trace of an incoming W3C traceparent, and null for a malformed one', async () => {
       const appId = freshAppId();
       const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';

@@ -1,12 +1,5 @@
-import {
-  chainDocument,
-  createCheckpoint,
-  verify,
-  type AuditRecord,
-  type Checkpoint,
-  type Store,
-  type VerifyResult,
-} from '@audit-trail/core';
+import { createCheckpoint, verify, type AuditRecord, type Checkpoint, type Store, type VerifyResult } from '@audit-trail/core';
+import { chainDocument } from '@audit-trail/core/store';
 import { nodeChainHasher } from '@audit-trail/sqlite';
 import { sampleRecord } from '@audit-trail/store-conformance';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,6 +1,6 @@
 import type { Auditor, PaymentsOsCatalog } from '@audit-trail/core';
 import { expressAudit } from '@audit-trail/express';
-import { authenticate, DemoDomain, DemoError, mayReadAudit, PAYMENT_ROUTES, type DemoUser } from '@audit-trail/example-shared';
+import { authenticate, DemoDomain, DemoError, mayReadAudit, PAYMENT_OPERATIONS, PAYMENT_ROUTES, type DemoUser } from '@audit-trail/example-shared';
 import express, { type ErrorRequestHandler, type Request, type Response } from 'express';
 
 declare global {
@@ -77,12 +77,7 @@ export function createApp({ auditor, cursorSecret }: ExampleOptions): express.Ex
   app.get('/payments/:payment_id', (req, res) => {
     res.json(domain.getPayment(account(res), param(req, 'payment_id')));
   });
-  for (const [path, kind] of [
-    ['charges', 'charge'],
-    ['captures', 'capture'],
-    ['refunds', 'refund'],
-    ['voids', 'void'],
-  ] as const) {
+  for (const [path, kind] of PAYMENT_OPERATIONS) {
     // The resource of these actions is the payment (from the route map), not the new operation.
     app.post(`/payments/:payment_id/${path}`, (req, res) => {
       res.status(201).json(domain.paymentOperation(account(res), param(req, 'payment_id'), kind, req.body));

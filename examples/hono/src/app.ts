@@ -1,7 +1,6 @@
 import type { Auditor, PaymentsOsCatalog } from '@audit-trail/core';
 import { honoAudit, type AuditVariables } from '@audit-trail/hono';
-import { authenticate, DemoDomain, DemoError, mayReadAudit, PAYMENT_ROUTES, type DemoUser } from '@audit-trail/example-shared';
-import { getConnInfo } from '@hono/node-server/conninfo';
+import { authenticate, DemoDomain, DemoError, mayReadAudit, PAYMENT_OPERATIONS, PAYMENT_ROUTES, type DemoUser } from '@audit-trail/example-shared';
 import { Hono, type Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { jsonBody, type BodyVariables } from './body.ts';
@@ -22,19 +21,12 @@ function json(c: Context, body: unknown, status: ContentfulStatusCode = 200): Re
   return c.json(body, status, { 'content-type': 'application/json; charset=utf-8' });
 }
 
-/** The client's address where the app runs on @hono/node-server; `null` elsewhere (e.g. `app.request()`). */
-function clientIp(c: Context): string | null {
-  const env = c.env as { incoming?: unknown } | undefined;
-  return env?.incoming ? (getConnInfo(c).remote.address ?? null) : null;
-}
-
 /** The PaymentsOS-like demo API of CONTRACT §5 on Hono, audited. */
 export function createApp({ auditor, cursorSecret }: ExampleOptions): Hono<AppEnv> {
   const domain = new DemoDomain();
   const audit = honoAudit({
     auditor,
     identify: (c: Context<AppEnv>) => c.get('user') ?? null,
-    ip: clientIp,
     routes: PAYMENT_ROUTES,
   });
   // Not strict, like Express: `/payments/` is `/payments`.
@@ -83,12 +75,7 @@ export function createApp({ auditor, cursorSecret }: ExampleOptions): Hono<AppEn
   app.post('/payments', (c) => created(c, domain.createPayment(account(c), c.get('body'))));
   app.get('/payments', (c) => json(c, domain.searchPayments(account(c))));
   app.get('/payments/:payment_id', (c) => json(c, domain.getPayment(account(c), c.req.param('payment_id'))));
-  for (const [path, kind] of [
-    ['charges', 'charge'],
-    ['captures', 'capture'],
-    ['refunds', 'refund'],
-    ['voids', 'void'],
-  ] as const) {
+  for (const [path, kind] of PAYMENT_OPERATIONS) {
     // The resource of these actions is the payment (from the route map), not the new operation.
     app.post(`/payments/:payment_id/${path}`, (c) =>
       json(c, domain.paymentOperation(account(c), c.req.param('payment_id'), kind, c.get('body')), 201),

@@ -509,6 +509,20 @@ describe('recordDurable', () => {
     expect(store.written).toEqual([record.id]);
     expect(record.action_type).toBe('refund');
   });
+  it('arms no deadline when the record cannot be queued: no later store_failed, no timer left', async () => {
+    const auditor = auditorFor(spyStore(), { durableTimeoutMs: 20 });
+    await auditor.close();
+    vi.useFakeTimers();
+    try {
+      const refused = auditor.recordDurable(refund());
+      await expect(refused).rejects.toMatchObject({ code: 'closed' });
+      expect(vi.getTimerCount()).toBe(0);
+      await vi.advanceTimersByTimeAsync(100);
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(errors.map((e) => e.code)).toEqual(['closed']);
+  });
 });
 
 describe('close', () => {

@@ -1,7 +1,7 @@
 import type { Span } from '@opentelemetry/api';
 import type { ActionInput, Auditor, AuditActor } from './auditor.ts';
 import type { ActionTypeOf, Catalog } from './catalog.ts';
-import { ApiError, AuditError, toError } from './errors.ts';
+import { AuditError, toError } from './errors.ts';
 import { addAuditEvent } from './otel.ts';
 import { CLIENT_CLOSED_REQUEST, outcomeOfStatus, type AuditTrace } from './record.ts';
 
@@ -50,24 +50,6 @@ export interface RequestFacts {
   error: boolean;
   /** When the response was sent or the client went away. */
   completed_at: Date;
-}
-
-/**
- * Runs an app hook so that it can never break the request: a throw or a
- * rejection is reported through `onError` and yields `fallback`.
- */
-export async function runHook<T>(
-  auditor: Pick<Auditor<Catalog>, 'reportError'>,
-  name: string,
-  fallback: T,
-  hook: () => T | Promise<T>,
-): Promise<T> {
-  try {
-    return await hook();
-  } catch (cause) {
-    auditor.reportError(new AuditError('hook_failed', `${name} threw: ${toError(cause).message}`, { cause }));
-    return fallback;
-  }
 }
 
 /**
@@ -163,11 +145,3 @@ export async function recordRequestDurably<C extends Catalog>(
     return false;
   }
 }
-
-/** The error answer of a fail-closed action whose record could not be stored. */
-export const REQUIRED_RECORD_UNAVAILABLE = new ApiError(
-  503,
-  'api_error',
-  'The action could not be recorded in the audit trail, so it is reported as not completed; try again later.',
-  'audit_trail',
-);

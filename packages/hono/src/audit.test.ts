@@ -271,6 +271,22 @@ describe('honoAudit', () => {
     expect(record).toMatchObject({ app_id: 'app_q', request: { request_id: 'corr-1', ip: '203.0.113.9' } });
   });
 
+  it('reads the client address from the runtime without an ip option: Bun\'s requestIP, Deno\'s remoteAddr', async () => {
+    const store = memoryStore();
+    const auditor = createAuditor({ store, flushIntervalMs: 1 });
+    const audit = honoAudit({ auditor, identify: () => alice });
+    const app = new Hono();
+    app.use(audit.middleware);
+    app.get('/c', audit.action('get_customer'), (c) => c.text('ok'));
+    const bunServer = { requestIP: (request: Request) => (request instanceof Request ? { address: '203.0.113.5', port: 1, family: 'IPv4' } : null) };
+    await app.request('/c', {}, bunServer);
+    await app.request('/c', {}, { remoteAddr: { hostname: '198.51.100.7', port: 2, transport: 'tcp' } });
+    await app.request('/c');
+    await auditor.flush();
+    const records = await store.query({ accountId: 'acc_1', filter: {}, order: 'asc', limit: 10 });
+    expect(records.map((r) => r.request.ip)).toEqual(['203.0.113.5', '198.51.100.7', null]);
+  });
+
   it('serves Retrieve Audit Data as a sub-app: 401, 403, 200 and 404, and audits every read', async () => {
     const { app, audit, records } = setup();
     app.post('/payments', (c) => c.body(null, 201));

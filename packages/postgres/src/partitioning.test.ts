@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { newRecordId, verify, type AuditRecord } from '@audit-trail/core';
+import { verify, type AuditRecord } from '@audit-trail/core';
+import { newRecordId } from '@audit-trail/core/store';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { postgresStore } from './index.ts';

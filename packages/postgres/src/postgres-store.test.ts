@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { AuditError, newRecordId, type AuditRecord, type Store } from '@audit-trail/core';
+import { AuditError, type AuditRecord, type Store } from '@audit-trail/core';
+import { newRecordId } from '@audit-trail/core/store';
 import pg from 'pg';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
 import { postgresStore, type PostgresStoreOptions } from './index.ts';

@@ -1,22 +1,9 @@
-import {
-  AuditError,
-  compareAccounts,
-  GENESIS_HASH,
-  groupByAccount,
-  linkRecordsSync,
-  resolveChainOption,
-  type AuditRecord,
-  type ChainedRecord,
-  type ChainHasher,
-  type ChainHead,
-  type ChainOptions,
-  type Store,
-  type StoreQuery,
-} from '@audit-trail/core';
+import { AuditError, type AuditRecord, type ChainOptions, type Store } from '@audit-trail/core';
+import { compareAccounts, GENESIS_HASH, groupByAccount, linkRecordsSync, resolveChainOption, type ChainedRecord, type ChainHasher, type ChainHead, type StoreQuery } from '@audit-trail/core/store';
 import pg from 'pg';
 import { inTransaction, type PostgresPool, type PostgresQueryable } from './client.ts';
 import { migrate, tableNames, type TableNames } from './migrations.ts';
-import { nodeChainHasher } from './node-hasher.ts';
+import { nodeChainHasher } from '@audit-trail/core/store';
 
 export interface PostgresStoreOptions {
   /**

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { newRecordId, type AuditRecord, type StoreQuery } from '@audit-trail/core';
+import { type AuditRecord } from '@audit-trail/core';
+import { newRecordId, type StoreQuery } from '@audit-trail/core/store';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { tableNames } from './migrations.ts';

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { AuditError, memoryStore, newRecordId, type AuditRecord, type Store, type StoreQuery } from '@audit-trail/core';
+import { AuditError, memoryStore, type AuditRecord, type Store } from '@audit-trail/core';
+import { newRecordId, type StoreQuery } from '@audit-trail/core/store';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { SqliteDatabase } from './database.ts';

@@ -1,26 +1,8 @@
-import {
-  AuditError,
-  compareAccounts,
-  compareKeyset,
-  GENESIS_HASH,
-  groupByAccount,
-  linkRecordsSync,
-  resolveChainOption,
-  wellFormed,
-  type AuditRecord,
-  type ChainedRecord,
-  type ChainHead,
-  type ChainOptions,
-  type JsonValue,
-  type KeysetPosition,
-  type Outcome,
-  type Store,
-  type StoreFilter,
-  type StoreQuery,
-} from '@audit-trail/core';
+import { AuditError, type AuditRecord, type ChainOptions, type JsonValue, type Outcome, type Store } from '@audit-trail/core';
+import { compareAccounts, compareKeyset, GENESIS_HASH, groupByAccount, linkRecordsSync, resolveChainOption, wellFormed, type ChainedRecord, type ChainHead, type KeysetPosition, type StoreFilter, type StoreQuery } from '@audit-trail/core/store';
 import Database from 'better-sqlite3';
 import { inTransaction, isSqliteDatabase, type SqliteDatabase, type SqliteStatement, type SqliteValue } from './database.ts';
-import { nodeChainHasher } from './node-hasher.ts';
+import { nodeChainHasher } from '@audit-trail/core/store';
 import { CHAIN_OBJECTS, INDEXES, migrate } from './schema.ts';
 
 /** Values of `PRAGMA synchronous` the store offers. */

@@ -1,4 +1,5 @@
-import { newRecordId, UNKNOWN_REQUEST, type AuditRecord } from '@audit-trail/core';
+import { type AuditRecord } from '@audit-trail/core';
+import { newRecordId, UNKNOWN_REQUEST } from '@audit-trail/core/store';
 import { expect } from 'vitest';
 import type { CaseBody, ConformanceCase } from './cases.ts';
 import { appendReversed, idsOf, instant, newAccountId, queryAll, sorted } from './fixtures.ts';

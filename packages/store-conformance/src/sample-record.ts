@@ -1,10 +1,5 @@
-import {
-  auditRecordSchema,
-  newRecordId,
-  type AuditRecord,
-  type AuditRequest,
-  type AuditUser,
-} from '@audit-trail/core';
+import { type AuditRecord, type AuditRequest, type AuditUser } from '@audit-trail/core';
+import { auditRecordSchema, newRecordId } from '@audit-trail/core/store';
 
 /** Fields to change in a {@link sampleRecord}; `user` and `request` are merged field by field. */
 export interface SampleRecordOverrides extends Omit<Partial<AuditRecord>, 'user' | 'request'> {

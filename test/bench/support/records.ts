@@ -1,4 +1,5 @@
-import { auditRecordSchema, newRecordId, paymentsOsCatalog, type AuditRecord } from '@audit-trail/core';
+import { paymentsOsCatalog, type AuditRecord } from '@audit-trail/core';
+import { auditRecordSchema, newRecordId } from '@audit-trail/core/store';
 
 /** The action types the synthetic records spread over (11, coprime with the other spreads). */
 export const ACTIONS = [
