@@ -97,10 +97,11 @@ export interface Redactor {
 type SchemaNode = { _zod: { def: { type: string; innerType?: SchemaNode; shape?: Record<string, SchemaNode> }; bag?: Record<string, unknown> } };
 
 /**
- * Text fields the auditor makes or validates to a closed format: an id, an
- * ISO time, a catalog entry, an enum, W3C hex. A secret cannot be in them.
+ * Text fields a secret cannot be in: the record id (made by the auditor from
+ * a clock and random bits) and fields the schema confines to a closed format
+ * (an ISO time, an enum, W3C hex).
  */
-export const FORMAT_FIELDS: readonly string[] = ['id', 'created', 'action_type', 'resource', 'outcome', 'trace.trace_id', 'trace.span_id'];
+export const FORMAT_FIELDS: readonly string[] = ['id', 'created', 'outcome', 'trace.trace_id', 'trace.span_id'];
 
 /** Every text field of a schema, as dotted paths, and the fields holding JSON (details, changes). */
 export function schemaFields(schema: unknown): { text: string[]; json: string[] } {
@@ -496,7 +497,7 @@ export function createRedactor(options: RedactionOptions = {}): Redactor {
   };
 
   const record = <R extends object>(input: R): R => {
-    const out: Record<string, unknown> = { ...input };
+    const out = { ...input } as Record<string, unknown>;
     for (const path of RECORD_TEXT_FIELDS) {
       const dot = path.indexOf('.');
       if (dot === -1) {
