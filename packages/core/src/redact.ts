@@ -255,6 +255,8 @@ const TOKEN_FORMATS: readonly RegExp[] = [
 
 /** An HTTP authorization scheme and its credentials, in any case and with `:`/`=`/space between. */
 const AUTH_SCHEME = /\b(Bearer|Basic|Token|Digest|Negotiate)(\s*[:=]\s*|\s+)([A-Za-z0-9\-._~+/]+=*)/gi;
+/** A base64-like value of 8 or more characters with a digit, `+`, `/`, `=` or a capital after the first character. */
+const CREDENTIAL = /^(?=.{8})(?=.*[0-9+/=]|.+[A-Z])/;
 const AUTH_SCHEME_NAME = /^(?:Bearer|Basic|Token|Digest|Negotiate)$/i;
 /** `scheme://user:password@host`: the password. */
 const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:@/?#]*):([^\s@/?#]+)@/gi;
@@ -367,7 +369,11 @@ export function createRedactor(options: RedactionOptions = {}): Redactor {
     for (const format of TOKEN_FORMATS) out = out.replace(format, censor);
     out = out
       .replace(URL_CREDENTIALS, (_m, head: string) => `${head}:${censor}@`)
-      .replace(AUTH_SCHEME, (_m, scheme: string, between: string) => `${scheme}${between}${censor}`)
+      .replace(AUTH_SCHEME, (match, scheme: string, between: string, credential: string) =>
+        // "Bearer" always introduces a credential; "basic plan" or "token expired" are words, so other
+        // schemes need a credential-like value after a space.
+        /^bearer$/i.test(scheme) || !/^\s+$/.test(between) || CREDENTIAL.test(credential) ? `${scheme}${between}${censor}` : match,
+      )
       .replace(KEY_VALUE, (match, key: string, between: string, secret: string) =>
         secret !== censor && !AUTH_SCHEME_NAME.test(secret) && isSecretKey(key) ? `${key}${between}${censor}` : match,
       );
