@@ -263,6 +263,19 @@ const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:@/?#]*):([^\s@/?#]+)@/gi;
 /** `name=value` and `name: value` pairs in text (query strings, headers, logs); the name decides. */
 const KEY_VALUE = /([\p{L}\p{N}_.\-\u200B-\u200D\u2060\uFEFF]+)("?\s*[:=]\s*"?)([^\s"&;,]+)/gu;
 const PERCENT_ESCAPE = /%[0-9a-f]{2}/i;
+const NON_ASCII = /[^\x00-\x7f]/;
+/** Text without one of these (in ASCII text) holds none of `TOKEN_FORMATS`. */
+const TOKEN_TRIGGER = /eyJ|-----BEGIN|A(?:KIA|SIA|GPA|IDA|ROA|IPA|NPA|NVA|BIA|CCA|3T)|gh[pousr]_|github_pat_|_(?:live|test)_|whsec_|xox|hooks\.slack|AIza|glpat-|sk-|xai/;
+const AUTH_TRIGGER = /bearer|basic|token|digest|negotiate/i;
+
+function asciiDigitCount(text: string): number {
+  let count = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code >= 48 && code <= 57) count++;
+  }
+  return count;
+}
 /** Closed formats left alone by card detection: UUIDs and hex digests. */
 const PROTECTED = /\b(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{128}|[0-9a-f]{64}|[0-9a-f]{40}|[0-9a-f]{32})\b/gi;
 
@@ -364,20 +377,28 @@ export function createRedactor(options: RedactionOptions = {}): Redactor {
     return out + value.slice(last).replace(DIGIT_RUN, redactRun);
   };
 
+  /**
+   * Every detector runs only when its cheap trigger is present: most captured
+   * text (routes, ids, ordinary user agents) needs none of them.
+   */
   const scan = (value: string): string => {
+    const ascii = !NON_ASCII.test(value);
     let out = value;
-    for (const format of TOKEN_FORMATS) out = out.replace(format, censor);
-    out = out
-      .replace(URL_CREDENTIALS, (_m, head: string) => `${head}:${censor}@`)
-      .replace(AUTH_SCHEME, (match, scheme: string, between: string, credential: string) =>
+    if (!ascii || TOKEN_TRIGGER.test(out)) for (const format of TOKEN_FORMATS) out = out.replace(format, censor);
+    if (!ascii || out.includes('://')) out = out.replace(URL_CREDENTIALS, (_m, head: string) => `${head}:${censor}@`);
+    if (!ascii || AUTH_TRIGGER.test(out)) {
+      out = out.replace(AUTH_SCHEME, (match, scheme: string, between: string, credential: string) =>
         // "Bearer" always introduces a credential; "basic plan" or "token expired" are words, so other
         // schemes need a credential-like value after a space.
         /^bearer$/i.test(scheme) || !/^\s+$/.test(between) || CREDENTIAL.test(credential) ? `${scheme}${between}${censor}` : match,
-      )
-      .replace(KEY_VALUE, (match, key: string, between: string, secret: string) =>
+      );
+    }
+    if (!ascii || out.includes('=') || out.includes(':')) {
+      out = out.replace(KEY_VALUE, (match, key: string, between: string, secret: string) =>
         secret !== censor && !AUTH_SCHEME_NAME.test(secret) && isSecretKey(key) ? `${key}${between}${censor}` : match,
       );
-    return ANY_DIGIT.test(out) ? redactCards(out) : out;
+    }
+    return (ascii ? asciiDigitCount(out) >= 13 : ANY_DIGIT.test(out)) ? redactCards(out) : out;
   };
 
   const text = (value: string): string => {
