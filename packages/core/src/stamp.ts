@@ -74,19 +74,18 @@ export function createStamper(catalog: Catalog, redactor: Redactor | null): (inp
     }
     const status = input.status_code ?? null;
     const outcome = input.outcome ?? (status === null ? 'success' : outcomeOfStatus(status));
-    const text = redactor ? redactor.text : (s: string) => s;
     const req = input.request;
     const request: AuditRequest = req
       ? {
           method: nullableString(req.method),
-          path: req.path == null ? null : text(String(req.path)),
+          path: nullableString(req.path),
           route: nullableString(req.route),
           ip: nullableString(req.ip),
-          user_agent: req.user_agent == null ? null : text(String(req.user_agent)),
-          request_id: req.request_id == null ? null : text(String(req.request_id)),
+          user_agent: nullableString(req.user_agent),
+          request_id: nullableString(req.request_id),
         }
       : { ...UNKNOWN_REQUEST };
-    const record = {
+    const stamped = {
       id: newRecordId(completed.getTime()),
       created: completed.toISOString(),
       action_type: action,
@@ -100,8 +99,10 @@ export function createStamper(catalog: Catalog, redactor: Redactor | null): (inp
       request,
       // Only the contract's fields: whatever else a trace object carries is not stored.
       trace: input.trace ? { trace_id: input.trace.trace_id, span_id: input.trace.span_id } : null,
-      details: redactor ? redactor.details(input.details) : (structuredClone(input.details ?? {}) as AuditRecord['details']),
+      details: redactor ? input.details : (structuredClone(input.details ?? {}) as AuditRecord['details']),
     };
+    // One pass over every text field of the record schema, details and changes: no field is left out.
+    const record = redactor ? redactor.record(stamped) : stamped;
     // z.json() lets a cycle through; unredacted details with one must fail here, not in a store or a response.
     if (!redactor) JSON.stringify(record.details);
     // The common case is checked by hand (zod costs more than the rest of a record); anything the
