@@ -297,5 +297,6 @@ export function recordOfRow(backend: string, row: Row): AuditRecord {
     request,
     trace: row.trace_id === null ? null : { trace_id: String(row.trace_id), span_id: String(row.span_id) },
     details: json<AuditRecord['details']>(row.details),
+    changes: row.changes === null || row.changes === undefined ? null : json<NonNullable<AuditRecord['changes']>>(row.changes),
   };
 }

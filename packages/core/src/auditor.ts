@@ -1,4 +1,5 @@
 import { paymentsOsCatalog, type ActionTypeOf, type Catalog } from './catalog.ts';
+import { isChangesShape } from './changes.ts';
 import { AuditError, toError } from './errors.ts';
 import { newRecordId } from './ids.ts';
 import { auditorMetrics } from './otel.ts';
@@ -6,6 +7,7 @@ import {
   auditRecordSchema,
   outcomeOfStatus,
   UNKNOWN_REQUEST,
+  type AuditChanges,
   type AuditRecord,
   type AuditRequest,
   type AuditTrace,
@@ -34,6 +36,14 @@ export interface ActionInput<A extends string = string> extends AuditActor {
   trace?: AuditTrace | null;
   /** App-supplied context; secrets are redacted and oversized values cut before storage. */
   details?: Record<string, unknown>;
+  /**
+   * What the action changed (see `diffChanges`), or `null` (the default) when
+   * not recorded. Redacted and bounded like `details`.
+   *
+   * @example
+   * auditor.record({ action_type: 'update_webhook_configuration', user, changes: diffChanges(before, after) });
+   */
+  changes?: AuditChanges | null;
   /** When the action completed (its response was sent). Default: now. */
   completed_at?: Date;
 }
@@ -272,6 +282,10 @@ export function createAuditor<const C extends Catalog = typeof paymentsOsCatalog
     if (!(time >= 0 && time <= MAX_TIME)) {
       throw new AuditError('invalid_record', 'completed_at must be a valid Date between 1970 and 9999');
     }
+    const changes = input.changes ?? null;
+    if (changes !== null && !isChangesShape(changes)) {
+      throw new AuditError('invalid_record', 'changes must be null or an object of { from, to } entries keyed by path');
+    }
     const status = input.status_code ?? null;
     const outcome = input.outcome ?? (status === null ? 'success' : outcomeOfStatus(status));
     const text = redactor ? redactor.text : (s: string) => s;
@@ -301,9 +315,10 @@ export function createAuditor<const C extends Catalog = typeof paymentsOsCatalog
       // Only the contract's fields: whatever else a trace object carries is not stored.
       trace: input.trace ? { trace_id: input.trace.trace_id, span_id: input.trace.span_id } : null,
       details: redactor ? redactor.details(input.details) : (structuredClone(input.details ?? {}) as AuditRecord['details']),
+      changes: redactor ? redactor.changes(changes) : changes && (structuredClone(changes) as AuditChanges),
     };
     // z.json() lets a cycle through; unredacted details with one must fail here, not in a store or a response.
-    if (!redactor) JSON.stringify(record.details);
+    if (!redactor) JSON.stringify([record.details, record.changes]);
     // The common case is checked by hand (zod costs more than the rest of a record); anything the
     // quick check does not vouch for goes through the schema, which decides and names the problem.
     if (redactor && plainlyValid(record)) return record as AuditRecord;

@@ -12,6 +12,8 @@ export {
   type WithAuditRead,
 } from './catalog.ts';
 export {
+  auditChangeSchema,
+  auditChangesSchema,
   auditRecordSchema,
   auditRequestSchema,
   auditTraceSchema,
@@ -20,6 +22,8 @@ export {
   OUTCOMES,
   outcomeOfStatus,
   UNKNOWN_REQUEST,
+  type AuditChange,
+  type AuditChanges,
   type AuditRecord,
   type AuditRequest,
   type AuditTrace,
@@ -27,6 +31,7 @@ export {
   type JsonValue,
   type Outcome,
 } from './record.ts';
+export { diffChanges, TRUNCATED_CHANGES_PATH, DEFAULT_MAX_CHANGES, type DiffChangesOptions } from './changes.ts';
 export {
   API_ERROR_CATEGORIES,
   ApiError,

@@ -1,4 +1,5 @@
-import type { JsonValue } from './record.ts';
+import { boundChanges, define, pathKeys } from './changes.ts';
+import type { AuditChanges, JsonValue } from './record.ts';
 
 const encoder = new TextEncoder();
 
@@ -40,7 +41,7 @@ export interface RedactionOptions {
   values?: boolean;
   /** What replaces a secret. Default `"[REDACTED]"`. */
   censor?: string;
-  /** Largest serialised size of `details`, in bytes, before it is cut with a visible marker. Default 16 KiB. */
+  /** Largest serialised size of `details` (and of `changes`), in bytes, before it is cut with a visible marker. Default 16 KiB. */
   maxDetailsBytes?: number;
   /** Deepest nesting kept in `details`; deeper values become `"[Truncated]"`. Default 16. */
   maxDepth?: number;
@@ -52,6 +53,12 @@ export interface Redactor {
   details(value: unknown): { [key: string]: JsonValue };
   /** Redacts secrets inside one captured text value (a path, a user agent, …). */
   text(value: string): string;
+  /**
+   * Redacts a record's `changes`: a change under a secret key stays listed,
+   * with both sides censored; other values are redacted like `details` values.
+   * Cut to the size bound with a visible marker.
+   */
+  changes(value: AuditChanges | null | undefined): AuditChanges | null;
 }
 
 /** A run of digit groups joined by single spaces or dashes, as card numbers are written. */
@@ -207,5 +214,15 @@ export function createRedactor(options: RedactionOptions = {}): Redactor {
     };
   };
 
-  return { details, text };
+  const changes = (value: AuditChanges | null | undefined): AuditChanges | null => {
+    if (value === undefined || value === null) return null;
+    const out: AuditChanges = {};
+    for (const [path, change] of Object.entries(value)) {
+      const secret = pathKeys(path).some(isSecretKey);
+      define(out, path, secret ? { from: censor, to: censor } : { from: copy(change.from, 1, new Set()), to: copy(change.to, 1, new Set()) });
+    }
+    return boundChanges(out, maxBytes);
+  };
+
+  return { details, text, changes };
 }

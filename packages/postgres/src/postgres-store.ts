@@ -5,6 +5,7 @@ import {
   groupByAccount,
   linkRecordsSync,
   resolveChainOption,
+  type AuditChanges,
   type AuditRecord,
   type ChainedRecord,
   type ChainHasher,
@@ -92,6 +93,7 @@ const INSERT_COLUMNS = [
   ['trace_id', 'text[]'],
   ['span_id', 'text[]'],
   ['details', 'jsonb[]'],
+  ['changes', 'jsonb[]'],
 ] as const;
 
 /** The chain columns, written after `INSERT_COLUMNS` by a chaining store. */
@@ -106,7 +108,7 @@ const CHAIN_COLUMNS = [
 // reads back exactly as written. The alias must differ from the column: ORDER
 // BY would otherwise sort by the text and leave the indexes unused.
 const SELECT_COLUMNS = `id, account_id, to_char(created AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS created_iso,
-  action_type, resource, resource_id, user_id, user_email, app_id, outcome, status_code, request, trace_id, span_id, details`;
+  action_type, resource, resource_id, user_id, user_email, app_id, outcome, status_code, request, trace_id, span_id, details, changes`;
 
 /** A row as `SELECT_COLUMNS` reads it. */
 interface AuditRow {
@@ -125,6 +127,7 @@ interface AuditRow {
   trace_id: string | null;
   span_id: string | null;
   details: AuditRecord['details'] | string;
+  changes: AuditChanges | string | null;
 }
 
 /**
@@ -461,6 +464,7 @@ function rowValues(r: AuditRecord): unknown[] {
     r.trace?.trace_id ?? null,
     r.trace?.span_id ?? null,
     JSON.stringify(r.details),
+    r.changes == null ? null : JSON.stringify(r.changes),
   ];
 }
 
@@ -521,6 +525,7 @@ function recordOfRow(row: AuditRow): AuditRecord {
     request: fromJson(row.request),
     trace: row.trace_id === null || row.span_id === null ? null : { trace_id: row.trace_id, span_id: row.span_id },
     details: fromJson(row.details),
+    changes: row.changes === null ? null : fromJson(row.changes),
   };
 }
 

@@ -7,6 +7,7 @@ import {
   linkRecordsSync,
   resolveChainOption,
   wellFormed,
+  type AuditChanges,
   type AuditRecord,
   type ChainedRecord,
   type ChainHead,
@@ -77,6 +78,7 @@ const COLUMNS = [
   'trace_id',
   'span_id',
   'details',
+  'changes',
 ] as const;
 
 type AuditRow = { [K in (typeof COLUMNS)[number]]: K extends 'status_code' ? number | bigint | null : string | null };
@@ -341,6 +343,7 @@ function rowOfRecord(record: AuditRecord): SqliteValue[] {
     record.trace?.trace_id ?? null,
     record.trace?.span_id ?? null,
     JSON.stringify(record.details),
+    record.changes == null ? null : JSON.stringify(record.changes),
   ];
 }
 
@@ -367,6 +370,7 @@ function recordOfRow(row: AuditRow): AuditRecord {
     },
     trace: row.trace_id === null ? null : { trace_id: row.trace_id, span_id: row.span_id! },
     details: JSON.parse(row.details!) as { [key: string]: JsonValue },
+    changes: row.changes === null ? null : (JSON.parse(row.changes) as AuditChanges),
   };
 }
 
