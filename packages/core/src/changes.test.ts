@@ -26,7 +26,8 @@ function applyChanges(before: JsonValue, changes: AuditChanges): JsonValue {
 /** `null` members left out and trailing `null`s of arrays dropped: what `from`/`to` `null` cannot tell apart. */
 function normalise(value: JsonValue): JsonValue {
   if (Array.isArray(value)) {
-    const out = value.map(normalise);
+    // Array.from, not map: a hole (left by setting a later index) is a null, as in JSON.
+    const out = Array.from(value, (item) => normalise(item ?? null));
     while (out.length > 0 && out.at(-1) === null) out.pop();
     return out;
   }
