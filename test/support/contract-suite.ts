@@ -276,6 +276,51 @@ export function describeContract(app: ExampleApp, kind: StoreKind): void {
       });
     });
 
+    it('records what every PATCH and DELETE changed, with secrets listed as changed and redacted', async () => {
+      const appId = freshAppId();
+      const alice = client(server, 'alice', { 'app-id': appId });
+      const created = await alice.post('/webhooks', { url: 'https://a.example/hook', secret: 'whsec_old_value_1', events: ['payment.created'] });
+      expect(created.status).toBe(201);
+      const webhook = created.body.id as string;
+      const patched = await alice.patch(`/webhooks/${webhook}`, { url: 'https://b.example/hook', secret: 'whsec_new_value_2', events: ['payment.created', 'payment.refunded'] });
+      expect(patched.status).toBe(200);
+      expect((await alice.delete(`/webhooks/${webhook}`)).status).toBe(204);
+      const fresh = async (path: string, body: unknown) => (await alice.post(path, body)).body.id as string;
+      expect((await alice.patch(`/apps/${await fresh('/apps', { name: 'US shop' })}`, { name: 'EU shop' })).status).toBe(200);
+      expect((await alice.patch(`/providers/${await fresh('/providers', { provider: 'acquirer' })}`, { provider: 'other' })).status).toBe(200);
+      expect((await alice.patch('/users/usr_bob/permissions', { role: `role_${appId}` })).status).toBe(200);
+      const flow = await fresh('/flows', { name: 'fraud', rules: [{ if: 'amount > 1000', then: 'review' }] });
+      expect((await alice.delete(`/flows/${flow}/rules`)).status).toBe(204);
+      await server.auditor.flush();
+      const records = await readAll(server, 'alice', `app_id=${appId}`);
+      const of = (action: string) => records.find((r) => r.action_type === action)!;
+
+      expect(of('create_webhook_configuration').changes).toBeNull();
+      expect(of('update_webhook_configuration').changes).toMatchObject({
+        url: { from: 'https://a.example/hook', to: 'https://b.example/hook' },
+        secret: { from: '[REDACTED]', to: '[REDACTED]' },
+        'events.1': { from: null, to: 'payment.refunded' },
+      });
+      expect(of('update_webhook_configuration').changes).not.toHaveProperty('events.0');
+      expect(of('delete_webhook_configuration').changes).toMatchObject({
+        id: { from: webhook, to: null },
+        url: { from: 'https://b.example/hook', to: null },
+        secret: { from: '[REDACTED]', to: '[REDACTED]' },
+        events: { from: ['payment.created', 'payment.refunded'], to: null },
+      });
+      expect(of('update_business_unit').changes).toMatchObject({ name: { from: 'US shop', to: 'EU shop' } });
+      expect(of('update_provider_configuration').changes).toMatchObject({ provider: { from: 'acquirer', to: 'other' } });
+      expect(of('update_user_permissions').changes).toMatchObject({ role: { to: `role_${appId}` } });
+      expect(of('deactivate_decision_engine_flow').changes).toMatchObject({
+        'rules.0': { from: { if: 'amount > 1000', then: 'review' }, to: null },
+        active: { from: null, to: false },
+      });
+      expect(JSON.stringify(records)).not.toMatch(/whsec_/);
+      // The single record endpoint answers changes too.
+      const one = await alice.get(`/audit/${of('update_webhook_configuration').id}`);
+      expect(one.body.changes).toEqual(of('update_webhook_configuration').changes);
+    });
+
     describe('Retrieve Audit Data', () => {
       it('lists newest first by default and oldest first with order=asc', async () => {
         const appId = await seed(server, 'alice', 5);

@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
-import type { Auditor, PaymentsOsCatalog } from '@audit-trail/core';
+import { diffChanges, type Auditor, type PaymentsOsCatalog } from '@audit-trail/core';
 import { fastifyAudit } from '@audit-trail/fastify';
-import { authenticate, DemoDomain, DemoError, mayReadAudit, PAYMENT_OPERATIONS, PAYMENT_ROUTES, type DemoUser } from '@audit-trail/example-shared';
+import { authenticate, DemoDomain, DemoError, mayReadAudit, PAYMENT_OPERATIONS, PAYMENT_ROUTES, type DemoUser, type Update } from '@audit-trail/example-shared';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 
 declare module 'fastify' {
@@ -78,6 +78,15 @@ export function createApp({ auditor, cursorSecret }: ExampleOptions): FastifyIns
       request.audit.resourceId = object.id;
       return reply.code(201).send(object);
     };
+    // What an update changed goes into the record's changes (core redacts secrets in it too).
+    const updated = (request: FastifyRequest, { before, after }: Update) => {
+      request.audit.changes = diffChanges(before, after);
+      return after;
+    };
+    const deleted = (request: FastifyRequest, reply: FastifyReply, before: object) => {
+      request.audit.changes = diffChanges(before, null);
+      return reply.code(204).send();
+    };
 
     api.post('/account/activate', { config: audit.action('activate_account') }, async (request) => ({ account_id: account(request), activated: true }));
 
@@ -120,7 +129,7 @@ export function createApp({ auditor, cursorSecret }: ExampleOptions): FastifyIns
       created(request, reply, domain.create(account(request), 'app', request.body)),
     );
     api.patch('/apps/:app_id', { config: audit.action('update_business_unit', { resourceId: 'app_id' }) }, async (request) =>
-      domain.update(account(request), 'app', param(request, 'app_id'), 'app_id', request.body),
+      updated(request, domain.update(account(request), 'app', param(request, 'app_id'), 'app_id', request.body)),
     );
     api.post('/apps/:app_id/keys', { config: audit.action('replace_authentication_keys', { resourceId: 'app_id' }) }, (request, reply) => {
       const appId = param(request, 'app_id');
@@ -131,23 +140,24 @@ export function createApp({ auditor, cursorSecret }: ExampleOptions): FastifyIns
       created(request, reply, domain.create(account(request), 'prv', request.body)),
     );
     api.patch('/providers/:provider_id', { config: audit.action('update_provider_configuration', { resourceId: 'provider_id' }) }, async (request) =>
-      domain.update(account(request), 'prv', param(request, 'provider_id'), 'provider_id', request.body),
+      updated(request, domain.update(account(request), 'prv', param(request, 'provider_id'), 'provider_id', request.body)),
     );
     api.post('/webhooks', { config: audit.action('create_webhook_configuration') }, (request, reply) =>
       created(request, reply, domain.create(account(request), 'whk', request.body)),
     );
     api.patch('/webhooks/:webhook_id', { config: audit.action('update_webhook_configuration', { resourceId: 'webhook_id' }) }, async (request) =>
-      domain.update(account(request), 'whk', param(request, 'webhook_id'), 'webhook_id', request.body),
+      updated(request, domain.update(account(request), 'whk', param(request, 'webhook_id'), 'webhook_id', request.body)),
     );
     api.delete('/webhooks/:webhook_id', { config: audit.action('delete_webhook_configuration', { resourceId: 'webhook_id' }) }, (request, reply) => {
-      domain.remove(account(request), 'whk', param(request, 'webhook_id'), 'webhook_id');
-      return reply.code(204).send();
+      return deleted(request, reply, domain.remove(account(request), 'whk', param(request, 'webhook_id'), 'webhook_id'));
     });
     api.post('/flows', { config: audit.action('create_decision_engine_flow') }, (request, reply) =>
       created(request, reply, domain.create(account(request), 'flw', request.body)),
     );
     api.delete('/flows/:flow_id/rules', { config: audit.action('deactivate_decision_engine_flow', { resourceId: 'flow_id' }) }, (request, reply) => {
-      domain.update(account(request), 'flw', param(request, 'flow_id'), 'flow_id', { rules: [], active: false });
+      // The rules removed are listed with to: null.
+      const { before, after } = domain.update(account(request), 'flw', param(request, 'flow_id'), 'flow_id', { rules: [], active: false });
+      request.audit.changes = diffChanges(before, after);
       return reply.code(204).send();
     });
     api.post('/reports', { config: audit.action('generate_report') }, (request, reply) => created(request, reply, domain.create(account(request), 'rpt', request.body)));
@@ -160,10 +170,10 @@ export function createApp({ auditor, cursorSecret }: ExampleOptions): FastifyIns
     api.post(
       '/users/invitations/:invitation_id/accept',
       { config: audit.action('user_accepts_invite', { resourceId: 'invitation_id' }) },
-      async (request) => domain.update(account(request), 'inv', param(request, 'invitation_id'), 'invitation_id', { accepted: true }),
+      async (request) => updated(request, domain.update(account(request), 'inv', param(request, 'invitation_id'), 'invitation_id', { accepted: true })),
     );
     api.patch('/users/:user_id/permissions', { config: audit.action('update_user_permissions', { resourceId: 'user_id' }) }, async (request) =>
-      domain.setPermissions(account(request), param(request, 'user_id'), request.body),
+      updated(request, domain.setPermissions(account(request), param(request, 'user_id'), request.body)),
     );
 
     await api.register(audit.router({ authorize: mayReadAudit, ...(cursorSecret ? { cursorSecret } : {}) }), { prefix: '/audit' });

@@ -98,6 +98,7 @@ const RECORD_KEYS = [
   'account_id',
   'action_type',
   'app_id',
+  'changes',
   'created',
   'details',
   'id',
@@ -202,6 +203,7 @@ describe('record', () => {
       },
       trace: TRACE,
       details: { amount: 100, currency: 'USD' },
+      changes: null,
     });
     expect(Object.keys(record).sort()).toEqual(RECORD_KEYS);
     expect(auditRecordSchema.parse(record)).toEqual(record);
@@ -227,6 +229,7 @@ describe('record', () => {
       request: { method: null, path: null, route: null, ip: null, user_agent: null, request_id: null },
       trace: null,
       details: {},
+      changes: null,
     });
     expect(auditor.record({ action_type: 'generate_report', user: { id: 'u' }, request: { method: 'GET' } }).request).toEqual({
       method: 'GET',

@@ -2,7 +2,7 @@ import { paymentsOsCatalog, type ActionTypeOf, type Catalog } from './catalog.ts
 import { resolveAuditorOptions, type OverflowPolicy } from './auditor-options.ts';
 import { AuditError, toError } from './errors.ts';
 import { auditorMetrics } from './otel.ts';
-import type { AuditRecord, AuditRequest, AuditTrace, Outcome } from './record.ts';
+import type { AuditChanges, AuditRecord, AuditRequest, AuditTrace, Outcome } from './record.ts';
 import type { RedactionOptions } from './redact.ts';
 import { createStamper } from './stamp.ts';
 import type { Store } from './store.ts';
@@ -28,6 +28,14 @@ export interface ActionInput<A extends string = string> extends AuditActor {
   trace?: AuditTrace | null;
   /** App-supplied context; secrets are redacted and oversized values cut before storage. */
   details?: Record<string, unknown>;
+  /**
+   * What the action changed (see `diffChanges`), or `null` (the default) when
+   * not recorded. Redacted and bounded like `details`.
+   *
+   * @example
+   * auditor.record({ action_type: 'update_webhook_configuration', user, changes: diffChanges(before, after) });
+   */
+  changes?: AuditChanges | null;
   /** When the action completed (its response was sent). Default: now. */
   completed_at?: Date;
 }

@@ -61,7 +61,7 @@ describe('createAuditContext', () => {
   it('starts empty, and fresh for every request', () => {
     const a = createAuditContext();
     const b = createAuditContext();
-    expect(a).toEqual({ action: null, resourceId: null, details: {}, route: null });
+    expect(a).toEqual({ action: null, resourceId: null, details: {}, changes: null, route: null });
     expect(a).not.toBe(b);
     expect(a.details).not.toBe(b.details);
   });
@@ -93,6 +93,7 @@ describe('recordRequest', () => {
       },
       trace: TRACE,
       details: { amount: 100 },
+      changes: null,
     });
     expect(errors).toEqual([]);
   });

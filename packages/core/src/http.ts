@@ -3,7 +3,7 @@ import type { ActionInput, Auditor, AuditActor } from './auditor.ts';
 import type { ActionTypeOf, Catalog } from './catalog.ts';
 import { AuditError, toError } from './errors.ts';
 import { addAuditEvent } from './otel.ts';
-import { CLIENT_CLOSED_REQUEST, outcomeOfStatus, type AuditTrace } from './record.ts';
+import { CLIENT_CLOSED_REQUEST, outcomeOfStatus, type AuditChanges, type AuditTrace } from './record.ts';
 
 /**
  * What an adapter keeps for one request while it runs: which action the route
@@ -17,13 +17,15 @@ export interface AuditContext<A extends string = string> {
   resourceId: string | null;
   /** App-supplied context for the record; secrets are redacted before storage. */
   details: Record<string, unknown>;
+  /** What the request changed, e.g. `diffChanges(before, after)`; `null` (the default) when not recorded. */
+  changes: AuditChanges | null;
   /** The route template, when the adapter knows it. */
   route: string | null;
 }
 
 /** Creates an empty per-request context. */
 export function createAuditContext<A extends string = string>(): AuditContext<A> {
-  return { action: null, resourceId: null, details: {}, route: null };
+  return { action: null, resourceId: null, details: {}, changes: null, route: null };
 }
 
 /** What the adapter saw of a finished request. */
@@ -80,6 +82,7 @@ export function requestAction(context: AuditContext, actor: AuditActor | null | 
     },
     trace: facts.trace,
     details: context.details,
+    changes: context.changes,
     completed_at: facts.completed_at,
   };
 }

@@ -18,7 +18,8 @@ export {
   type ResourceOf,
   type WithAuditRead,
 } from './catalog.ts';
-export type { AuditRecord, AuditRequest, AuditTrace, AuditUser, JsonValue, Outcome } from './record.ts';
+export type { AuditChange, AuditChanges, AuditRecord, AuditRequest, AuditTrace, AuditUser, JsonValue, Outcome } from './record.ts';
+export { diffChanges, TRUNCATED_CHANGES_PATH, DEFAULT_MAX_CHANGES, type DiffChangesOptions } from './changes.ts';
 export {
   ApiError,
   AUDIT_ERROR_CODES,

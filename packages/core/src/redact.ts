@@ -1,4 +1,5 @@
-import { auditRecordSchema, type JsonValue } from './record.ts';
+import { boundChanges, define, pathKeys } from './changes.ts';
+import { auditRecordSchema, type AuditChanges, type JsonValue } from './record.ts';
 
 const encoder = new TextEncoder();
 
@@ -59,16 +60,10 @@ export interface RedactionOptions {
    * first six and last four digits and masks the rest with `*`.
    */
   cards?: CardMasking;
-  /** Largest serialised size of `details`, in bytes, before it is cut with a visible marker. Default 16 KiB. */
+  /** Largest serialised size of `details` (and of `changes`), in bytes, before it is cut with a visible marker. Default 16 KiB. */
   maxDetailsBytes?: number;
   /** Deepest nesting kept in `details`; deeper values become `"[Truncated]"`. Default 16. */
   maxDepth?: number;
-}
-
-/** One change of a field: what it was and what it became. */
-export interface FieldChange {
-  from: JsonValue;
-  to: JsonValue;
 }
 
 /** A compiled redaction policy. */
@@ -78,10 +73,11 @@ export interface Redactor {
   /** Redacts secrets inside one captured text value (a path, a user agent, …). */
   text(value: string): string;
   /**
-   * Redacts `changes` (`{ "<path>": { from, to } }`): a change of a secret key
-   * stays a change, with both sides censored; other values are redacted like details.
+   * Redacts a record's `changes`: a change under a secret key stays listed,
+   * with both sides censored; other values (and the paths) are redacted like
+   * `details`. Cut to the size bound with a visible marker.
    */
-  changes(value: unknown): { [path: string]: FieldChange } | null;
+  changes(value: AuditChanges | null | undefined): AuditChanges | null;
   /**
    * The one pass over a whole record: every text field of the record schema
    * (see `RECORD_TEXT_FIELDS`), `details`, `changes` and any other field not
@@ -505,22 +501,15 @@ export function createRedactor(options: RedactionOptions = {}): Redactor {
     };
   };
 
-  const changes = (value: unknown): { [path: string]: FieldChange } | null => {
-    if (value === undefined || value === null || typeof value !== 'object' || Array.isArray(value)) {
-      return value === undefined || value === null ? null : (copy(value, 0, new Set()) as never);
-    }
-    const out: { [path: string]: FieldChange } = {};
+  const changes = (value: AuditChanges | null | undefined): AuditChanges | null => {
+    if (value === undefined || value === null) return null;
+    const out: AuditChanges = {};
     for (const [path, change] of Object.entries(value)) {
       // A secret that changed stays recorded as changed; its values do not.
-      const secret = path.split(/[.[\]/]+/).some((segment) => segment !== '' && isSecretKey(segment));
-      const shaped = change !== null && typeof change === 'object' && !Array.isArray(change);
-      const from: unknown = shaped ? (change as { from?: unknown }).from : undefined;
-      const to: unknown = shaped ? (change as { to?: unknown }).to : change;
-      out[text(path)] = secret
-        ? { from: censor, to: censor }
-        : { from: copy(from ?? null, 1, new Set()), to: copy(to ?? null, 1, new Set()) };
+      const secret = pathKeys(path).some(isSecretKey);
+      define(out, text(path), secret ? { from: censor, to: censor } : { from: copy(change.from, 1, new Set()), to: copy(change.to, 1, new Set()) });
     }
-    return out;
+    return boundChanges(out, maxBytes);
   };
 
   const record = <R extends object>(input: R): R => {
@@ -542,7 +531,7 @@ export function createRedactor(options: RedactionOptions = {}): Redactor {
     }
     for (const key of Object.keys(out)) {
       if (key === 'details') out.details = details(out.details);
-      else if (key === 'changes') out.changes = changes(out.changes);
+      else if (key === 'changes') out.changes = changes(out.changes as AuditChanges | null | undefined);
       else if (!TOP_LEVEL.has(key) || RECORD_FIELDS.json.includes(key)) out[key] = copy(out[key], 0, new Set());
     }
     return out as R;

@@ -37,6 +37,7 @@ function makeRecord(i: number, account: string | null): AuditRecord {
     request: { method: 'POST', path: `/payments/pay_${i}/refunds`, route: '/payments/:payment_id/refunds', ip: '127.0.0.1', user_agent: 'test', request_id: `req_${i}` },
     trace: null,
     details: { amount: i * 10, note: `record ${i}` },
+    changes: i % 4 === 0 ? { amount: { from: i, to: i * 10 } } : null,
   };
 }
 

@@ -22,7 +22,7 @@ import { clientAddress, executionContextOf, nodeBindingsOf, watchAbort, type Nod
 
 /** The context variables the audit middleware sets. */
 export type AuditVariables = {
-  /** The audit context of this request: handlers set `resourceId`, `details`, or `action` on it. */
+  /** The audit context of this request: handlers set `resourceId`, `details`, `changes` (e.g. `diffChanges(before, after)`), or `action` on it. */
   audit: AuditContext;
 };
 

@@ -71,6 +71,7 @@ function aRecord(account: string, created: string): AuditRecord {
     request: { method: null, path: null, route: null, ip: null, user_agent: null, request_id: null },
     trace: null,
     details: { note: 'partitioned' },
+    changes: null,
   };
 }
 

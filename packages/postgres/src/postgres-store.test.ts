@@ -45,6 +45,7 @@ function aRecord(fields: Partial<AuditRecord> = {}): AuditRecord {
     request: { method: 'POST', path: '/payments/pay_1/refunds', route: '/payments/:payment_id/refunds', ip: '127.0.0.1', user_agent: 'curl/8.5', request_id: 'req_1' },
     trace: { trace_id: '4bf92f3577b34da6a3ce929d0e0e4736', span_id: '00f067aa0ba902b7' },
     details: {},
+    changes: null,
     ...fields,
   };
 }

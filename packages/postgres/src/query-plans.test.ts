@@ -54,6 +54,7 @@ beforeAll(async () => {
           request: { method: null, path: null, route: null, ip: null, user_agent: null, request_id: null },
           trace: null,
           details: {},
+          changes: null,
         };
       });
       await store.append(records);

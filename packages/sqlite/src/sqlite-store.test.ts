@@ -54,6 +54,7 @@ function makeRecord(overrides: Partial<AuditRecord> = {}): AuditRecord {
     },
     trace: { trace_id: '4bf92f3577b34da6a3ce929d0e0e4736', span_id: '00f067aa0ba902b7' },
     details: { amount: 100, reason: 'duplicate', nested: { list: [1, 'two', null, true, 1.5] } },
+    changes: null,
     ...overrides,
   };
 }

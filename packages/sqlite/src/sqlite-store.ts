@@ -1,4 +1,4 @@
-import { AuditError, type AuditRecord, type ChainOptions, type JsonValue, type Outcome, type Store } from '@audit-trail/core';
+import { AuditError, type AuditChanges, type AuditRecord, type ChainOptions, type JsonValue, type Outcome, type Store } from '@audit-trail/core';
 import { compareAccounts, compareKeyset, GENESIS_HASH, groupByAccount, linkRecordsSync, resolveChainOption, wellFormed, type ChainedRecord, type ChainHead, type KeysetPosition, type StoreFilter, type StoreQuery } from '@audit-trail/core/store';
 import Database from 'better-sqlite3';
 import { inTransaction, isSqliteDatabase, type SqliteDatabase, type SqliteStatement, type SqliteValue } from './database.ts';
@@ -59,6 +59,7 @@ const COLUMNS = [
   'trace_id',
   'span_id',
   'details',
+  'changes',
 ] as const;
 
 type AuditRow = { [K in (typeof COLUMNS)[number]]: K extends 'status_code' ? number | bigint | null : string | null };
@@ -323,6 +324,7 @@ function rowOfRecord(record: AuditRecord): SqliteValue[] {
     record.trace?.trace_id ?? null,
     record.trace?.span_id ?? null,
     JSON.stringify(record.details),
+    record.changes == null ? null : JSON.stringify(record.changes),
   ];
 }
 
@@ -349,6 +351,7 @@ function recordOfRow(row: AuditRow): AuditRecord {
     },
     trace: row.trace_id === null ? null : { trace_id: row.trace_id, span_id: row.span_id! },
     details: JSON.parse(row.details!) as { [key: string]: JsonValue },
+    changes: row.changes === null ? null : (JSON.parse(row.changes) as AuditChanges),
   };
 }
 

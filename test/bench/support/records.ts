@@ -53,6 +53,7 @@ export function writeRecords(count: number, start: number): AuditRecord[] {
       },
       trace: { trace_id: i.toString(16).padStart(32, '0'), span_id: i.toString(16).padStart(16, '0') },
       details: { request_body: { amount: i % 10_000, currency: 'USD', reason: 'requested_by_customer' } },
+      changes: null,
     };
   }
   // The records must be ones core would hand a store.
