@@ -1,4 +1,4 @@
-import { startEmbeddedPostgres } from './support/embedded-postgres.ts';
+import { startPostgresProcess } from './support/postgres-process.ts';
 import type { TestProject } from 'vitest/node';
 // Brings the 'vitest' module into scope for the ProvidedContext augmentation below.
 import type {} from 'vitest';
@@ -21,7 +21,9 @@ const PASSWORD = 'audit-trail-test';
  * Vitest global setup: provides `databaseUrl` to every test file
  * (`inject('databaseUrl')`). Without `DATABASE_URL` it starts a throwaway
  * PostgreSQL (embedded-postgres) in a fresh directory under the system temp
- * directory, on a free port, and stops and deletes it after the run.
+ * directory, on a free port, and stops and deletes it after the run. The
+ * server runs in a child process, so that embedded-postgres's exit hook never
+ * touches the test runner's exit code.
  */
 export default async function setup(project: TestProject): Promise<(() => Promise<void>) | void> {
   const existing = process.env.DATABASE_URL;
@@ -29,7 +31,7 @@ export default async function setup(project: TestProject): Promise<(() => Promis
     project.provide('databaseUrl', existing);
     return;
   }
-  const server = await startEmbeddedPostgres({ database: DATABASE, password: PASSWORD, dirPrefix: 'audit-trail-pg-', durable: false });
+  const server = await startPostgresProcess({ database: DATABASE, password: PASSWORD, dirPrefix: 'audit-trail-pg-', durable: false });
   project.provide('databaseUrl', server.url);
   return server.stop;
 }

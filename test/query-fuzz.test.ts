@@ -1,4 +1,4 @@
-import { AUDIT_QUERY_PARAMETERS } from '@audit-trail/core';
+import { AUDIT_QUERY_PARAMETERS } from '@audit-trail/core/store';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exampleApps, memoryStoreKind, type ExampleServer } from './support/apps.ts';

@@ -76,7 +76,7 @@ const stores = [
   { name: 'postgres', spec: () => inject('databaseUrl') },
 ];
 
-describe.each(['express', 'hono'])('the %s example as a process', (example) => {
+describe.each(['express', 'hono', 'fastify'])('the %s example as a process', (example) => {
   it.each(stores)('keeps its records across a restart on $name, and a SIGTERM under load leaves no answered request unrecorded', async (kind) => {
     const spec = kind.spec(example);
     const appId = `app_restart_${example}_${Date.now().toString(36)}`;

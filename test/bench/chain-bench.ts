@@ -6,7 +6,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { verify, webCryptoHasher, type ChainHasher, type Store } from '@audit-trail/core';
+import { verify, type Store } from '@audit-trail/core';
+import { webCryptoHasher, type ChainHasher } from '@audit-trail/core/store';
 import { postgresStore } from '@audit-trail/postgres';
 import { nodeChainHasher, sqliteStore } from '@audit-trail/sqlite';
 import { num, table } from './support/markdown.ts';

@@ -1,6 +1,7 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { auditRecordSchema, type KeysetPosition, type Store, type StoreFilter } from '@audit-trail/core';
+import { type Store } from '@audit-trail/core';
+import { auditRecordSchema, type KeysetPosition, type StoreFilter } from '@audit-trail/core/store';
 import { postgresStore } from '@audit-trail/postgres';
 import { sqliteStore } from '@audit-trail/sqlite';
 import Database from 'better-sqlite3';

@@ -10,6 +10,7 @@ import { createAuditor, memoryStore, type Auditor, type AuditorOptions, type Pay
 import { createApp as createExpressApp } from '@audit-trail/example-express';
 import { REQUIRED_ACTIONS } from '@audit-trail/example-shared';
 import { createApp as createHonoApp, serveNode } from '@audit-trail/example-hono';
+import { createApp as createFastifyApp, serveFastify } from '@audit-trail/example-fastify';
 
 /** A running example server, listening on a loopback port. */
 export interface ExampleServer {
@@ -89,8 +90,10 @@ export const expressExample = servedExample('express', (auditor) => createExpres
 
 export const honoExample = servedExample('hono', (auditor) => serveNode(createHonoApp({ auditor }), 0, '127.0.0.1'));
 
+export const fastifyExample = servedExample('fastify', (auditor) => serveFastify(createFastifyApp({ auditor }), 0, '127.0.0.1'));
+
 /** Every example app; the HTTP contract suite runs unchanged against each. */
-export const exampleApps: ExampleApp[] = [expressExample, honoExample];
+export const exampleApps: ExampleApp[] = [expressExample, honoExample, fastifyExample];
 
 /** A store kind the contract suite runs on. */
 export interface StoreKind {

@@ -200,6 +200,30 @@ export function describeContract(app: ExampleApp, kind: StoreKind): void {
       expect(await readAll(server, 'alice', `app_id=${appId}&outcome=success`)).toEqual([]);
     });
 
+    it('records a request that fails before its handler (a body that is not JSON, one over the limit) on every audited route', async () => {
+      const appId = freshAppId();
+      const alice = client(server, 'alice', { 'app-id': appId });
+      const fixtures = await createFixtures(server);
+      const broken = '{"name":';
+      const large = JSON.stringify({ blob: 'x'.repeat(200 * 1024) });
+      const cases = [
+        { path: '/customers', body: broken, status: 400, action: 'create_customer', resourceId: null },
+        { path: '/payments', body: broken, status: 400, action: 'create_payment', resourceId: null },
+        { path: '/webhooks', body: large, status: 413, action: 'create_webhook_configuration', resourceId: null },
+        { path: `/apps/${fixtures.app}/keys`, body: broken, status: 400, action: 'replace_authentication_keys', resourceId: fixtures.app },
+        { path: `/payments/${fixtures.payment}/refunds`, body: large, status: 413, action: 'refund', resourceId: fixtures.payment },
+      ] as const;
+      for (const c of cases) {
+        const res = await alice.post(c.path, c.body).set('content-type', 'application/json');
+        expect(res.status, c.path).toBe(c.status);
+        expectError(res.body, 'api_request_error', 'body');
+      }
+      const records = await readAll(server, 'alice', `app_id=${appId}&order=asc`);
+      expect(records.map((r) => [r.action_type, r.outcome, r.status_code, r.resource_id])).toEqual(
+        cases.map((c) => [c.action, 'failure', c.status, c.resourceId]),
+      );
+    });
+
     it('records the trace of an incoming W3C traceparent, and null for a malformed one', async () => {
       const appId = freshAppId();
       const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -224,13 +248,20 @@ export function describeContract(app: ExampleApp, kind: StoreKind): void {
         jwt: 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U',
       };
       expect((await alice.post('/tokens', secrets)).status).toBe(201);
-      expect((await alice.post(`/customers/${fixtures.customer}/payment-methods`, { card: { number: '4242 4242 4242 4242', cvc: '123' } })).status).toBe(201);
+      const withSecretHeaders = client(server, 'alice', { 'app-id': appId, 'x-request-id': 'req 6011 0009 9013 9424', 'user-agent': 'agent Bearer ya29.secret-ua-token' });
+      expect((await withSecretHeaders.post(`/customers/${fixtures.customer}/payment-methods`, { card: { number: '4242 4242 4242 4242', cvc: '123' } })).status).toBe(201);
       const records = await readAll(server, 'alice', `app_id=${appId}`);
       expect(records).toHaveLength(2);
-      const text = JSON.stringify(await readAll(server, 'alice'));
-      for (const secret of ['4111111111111111', '737"', 'hunter2', 'sk_live_', 'abc.def.ghi', 's3cr3t', 'tok_secret', '5555 5555 5555 4444', '4242 4242 4242 4242', 'eyJhbGciOiJIUzI1NiJ9', 'demo-alice', 'demo-bob', 'demo-carol']) {
-        expect(text, secret).not.toContain(secret);
+      // Every text of every record of the account, as leaves: a short secret such as the CVV is
+      // matched whole, since generated ids and times may contain its digits by chance.
+      const leaves = stringLeaves(await readAll(server, 'alice'));
+      expect(leaves.filter((leaf) => leaf === secrets.cvv)).toEqual([]);
+      for (const secret of ['4111111111111111', 'hunter2', 'sk_live_', 'abc.def.ghi', 's3cr3t', 'tok_secret', '5555 5555 5555 4444', '4242 4242 4242 4242', '6011 0009 9013 9424', 'ya29.secret', 'eyJhbGciOiJIUzI1NiJ9', 'demo-alice', 'demo-bob', 'demo-carol']) {
+        expect(leaves.filter((leaf) => leaf.includes(secret)), secret).toEqual([]);
       }
+      const method = records.find((r) => r.action_type === 'create_payment_method')!;
+      expect(method.request.request_id).toBe('req [REDACTED]');
+      expect(method.request.user_agent).toBe('agent Bearer [REDACTED]');
       const token = records.find((r) => r.action_type === 'create_token')!;
       expect(token.details).toMatchObject({
         request_body: {
@@ -243,6 +274,51 @@ export function describeContract(app: ExampleApp, kind: StoreKind): void {
           jwt: '[REDACTED]',
         },
       });
+    });
+
+    it('records what every PATCH and DELETE changed, with secrets listed as changed and redacted', async () => {
+      const appId = freshAppId();
+      const alice = client(server, 'alice', { 'app-id': appId });
+      const created = await alice.post('/webhooks', { url: 'https://a.example/hook', secret: 'whsec_old_value_1', events: ['payment.created'] });
+      expect(created.status).toBe(201);
+      const webhook = created.body.id as string;
+      const patched = await alice.patch(`/webhooks/${webhook}`, { url: 'https://b.example/hook', secret: 'whsec_new_value_2', events: ['payment.created', 'payment.refunded'] });
+      expect(patched.status).toBe(200);
+      expect((await alice.delete(`/webhooks/${webhook}`)).status).toBe(204);
+      const fresh = async (path: string, body: unknown) => (await alice.post(path, body)).body.id as string;
+      expect((await alice.patch(`/apps/${await fresh('/apps', { name: 'US shop' })}`, { name: 'EU shop' })).status).toBe(200);
+      expect((await alice.patch(`/providers/${await fresh('/providers', { provider: 'acquirer' })}`, { provider: 'other' })).status).toBe(200);
+      expect((await alice.patch('/users/usr_bob/permissions', { role: `role_${appId}` })).status).toBe(200);
+      const flow = await fresh('/flows', { name: 'fraud', rules: [{ if: 'amount > 1000', then: 'review' }] });
+      expect((await alice.delete(`/flows/${flow}/rules`)).status).toBe(204);
+      await server.auditor.flush();
+      const records = await readAll(server, 'alice', `app_id=${appId}`);
+      const of = (action: string) => records.find((r) => r.action_type === action)!;
+
+      expect(of('create_webhook_configuration').changes).toBeNull();
+      expect(of('update_webhook_configuration').changes).toMatchObject({
+        url: { from: 'https://a.example/hook', to: 'https://b.example/hook' },
+        secret: { from: '[REDACTED]', to: '[REDACTED]' },
+        'events.1': { from: null, to: 'payment.refunded' },
+      });
+      expect(of('update_webhook_configuration').changes).not.toHaveProperty('events.0');
+      expect(of('delete_webhook_configuration').changes).toMatchObject({
+        id: { from: webhook, to: null },
+        url: { from: 'https://b.example/hook', to: null },
+        secret: { from: '[REDACTED]', to: '[REDACTED]' },
+        events: { from: ['payment.created', 'payment.refunded'], to: null },
+      });
+      expect(of('update_business_unit').changes).toMatchObject({ name: { from: 'US shop', to: 'EU shop' } });
+      expect(of('update_provider_configuration').changes).toMatchObject({ provider: { from: 'acquirer', to: 'other' } });
+      expect(of('update_user_permissions').changes).toMatchObject({ role: { to: `role_${appId}` } });
+      expect(of('deactivate_decision_engine_flow').changes).toMatchObject({
+        'rules.0': { from: { if: 'amount > 1000', then: 'review' }, to: null },
+        active: { from: null, to: false },
+      });
+      expect(JSON.stringify(records)).not.toMatch(/whsec_/);
+      // The single record endpoint answers changes too.
+      const one = await alice.get(`/audit/${of('update_webhook_configuration').id}`);
+      expect(one.body.changes).toEqual(of('update_webhook_configuration').changes);
     });
 
     describe('Retrieve Audit Data', () => {
@@ -445,6 +521,14 @@ export function describeContract(app: ExampleApp, kind: StoreKind): void {
 }
 
 /** A store that answers nothing: every read and write fails. */
+/** Every string in a JSON value, object keys included. */
+function stringLeaves(value: unknown): string[] {
+  if (typeof value === 'string') return [value];
+  if (Array.isArray(value)) return value.flatMap(stringLeaves);
+  if (value && typeof value === 'object') return Object.entries(value).flatMap(([key, inner]) => [key, ...stringLeaves(inner)]);
+  return [];
+}
+
 export function brokenStore(): Store {
   const fail = async () => {
     throw new Error('database is unreachable');

@@ -1,12 +1,5 @@
-import {
-  chainDocument,
-  createCheckpoint,
-  verify,
-  type AuditRecord,
-  type Checkpoint,
-  type Store,
-  type VerifyResult,
-} from '@audit-trail/core';
+import { createCheckpoint, verify, type AuditRecord, type Checkpoint, type Store, type VerifyResult } from '@audit-trail/core';
+import { chainDocument } from '@audit-trail/core/store';
 import { nodeChainHasher } from '@audit-trail/sqlite';
 import { sampleRecord } from '@audit-trail/store-conformance';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -51,6 +44,8 @@ function recordsOf(account: string): AuditRecord[] {
       resource_id: `pay_${i % 211}`,
       user: { id: `usr_${i % 13}` },
       details: { amount: i * 7, note: `tamper ${i}`, nested: { ok: true } },
+      // Every tenth record says what it changed (the others have `changes` null).
+      changes: i % 10 === 0 ? { amount: { from: i, to: i * 7 }, 'retry.max_attempts': { from: null, to: 3 } } : null,
     }),
   );
 }
@@ -135,6 +130,21 @@ export function tamperEvidence(open: () => Promise<Backend>): void {
           () => check(),
         );
         expectBreak(result, 'modified', 4321, id(4321));
+      });
+
+      it.each([
+        ['an edited value', 4001, { amount: { from: 4000, to: 0 }, 'retry.max_attempts': { from: null, to: 3 } }],
+        ['an entry removed', 4011, { amount: { from: 4010, to: 28070 } }],
+        ['changes set to NULL where they were recorded', 4021, null],
+        ['changes added where none were recorded', 4022, { url: { from: 'https://a.example', to: 'https://b.example' } }],
+      ] as const)('changes only: %s', async (_, seq, changes) => {
+        const result = await tampering(
+          PLAIN,
+          [seq],
+          async () => void (await db.sql(`UPDATE ${db.records} SET changes = ? WHERE id = ?`, [changes === null ? null : JSON.stringify(changes), id(seq)])),
+          () => check(),
+        );
+        expectBreak(result, 'modified', seq, id(seq));
       });
 
       it('created only, by one millisecond', async () => {
@@ -297,5 +307,6 @@ export function recordOfRow(backend: string, row: Row): AuditRecord {
     request,
     trace: row.trace_id === null ? null : { trace_id: String(row.trace_id), span_id: String(row.span_id) },
     details: json<AuditRecord['details']>(row.details),
+    changes: row.changes === null || row.changes === undefined ? null : json<NonNullable<AuditRecord['changes']>>(row.changes),
   };
 }

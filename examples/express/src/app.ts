@@ -1,6 +1,6 @@
-import type { Auditor, PaymentsOsCatalog } from '@audit-trail/core';
+import { diffChanges, type Auditor, type PaymentsOsCatalog } from '@audit-trail/core';
 import { expressAudit } from '@audit-trail/express';
-import { authenticate, DemoDomain, DemoError, mayReadAudit, PAYMENT_ROUTES, type DemoUser } from '@audit-trail/example-shared';
+import { authenticate, DemoDomain, DemoError, mayReadAudit, PAYMENT_OPERATIONS, PAYMENT_ROUTES, type DemoUser, type Update } from '@audit-trail/example-shared';
 import express, { type ErrorRequestHandler, type Request, type Response } from 'express';
 
 declare global {
@@ -65,6 +65,15 @@ export function createApp({ auditor, cursorSecret }: ExampleOptions): express.Ex
     res.locals.audit.resourceId = object.id;
     res.status(201).json(object);
   };
+  // What an update changed goes into the record's changes (core redacts secrets in it too).
+  const updated = (res: Response, { before, after }: Update) => {
+    res.locals.audit.changes = diffChanges(before, after);
+    res.json(after);
+  };
+  const deleted = (res: Response, before: object) => {
+    res.locals.audit.changes = diffChanges(before, null);
+    res.status(204).end();
+  };
 
   app.post('/account/activate', audit.action('activate_account'), (_req, res) => {
     res.json({ account_id: account(res), activated: true });
@@ -77,12 +86,7 @@ export function createApp({ auditor, cursorSecret }: ExampleOptions): express.Ex
   app.get('/payments/:payment_id', (req, res) => {
     res.json(domain.getPayment(account(res), param(req, 'payment_id')));
   });
-  for (const [path, kind] of [
-    ['charges', 'charge'],
-    ['captures', 'capture'],
-    ['refunds', 'refund'],
-    ['voids', 'void'],
-  ] as const) {
+  for (const [path, kind] of PAYMENT_OPERATIONS) {
     // The resource of these actions is the payment (from the route map), not the new operation.
     app.post(`/payments/:payment_id/${path}`, (req, res) => {
       res.status(201).json(domain.paymentOperation(account(res), param(req, 'payment_id'), kind, req.body));
@@ -113,7 +117,7 @@ export function createApp({ auditor, cursorSecret }: ExampleOptions): express.Ex
   app.post('/tokens', audit.action('create_token'), (req, res) => created(res, domain.create(account(res), 'tok', req.body)));
   app.post('/apps', audit.action('create_business_unit'), (req, res) => created(res, domain.create(account(res), 'app', req.body)));
   app.patch('/apps/:app_id', audit.action('update_business_unit', { resourceId: 'app_id' }), (req, res) => {
-    res.json(domain.update(account(res), 'app', param(req, 'app_id'), 'app_id', req.body));
+    updated(res, domain.update(account(res), 'app', param(req, 'app_id'), 'app_id', req.body));
   });
   app.post('/apps/:app_id/keys', audit.action('replace_authentication_keys', { resourceId: 'app_id' }), (req, res) => {
     domain.get(account(res), 'app', param(req, 'app_id'), 'app_id');
@@ -123,19 +127,20 @@ export function createApp({ auditor, cursorSecret }: ExampleOptions): express.Ex
     created(res, domain.create(account(res), 'prv', req.body)),
   );
   app.patch('/providers/:provider_id', audit.action('update_provider_configuration', { resourceId: 'provider_id' }), (req, res) => {
-    res.json(domain.update(account(res), 'prv', param(req, 'provider_id'), 'provider_id', req.body));
+    updated(res, domain.update(account(res), 'prv', param(req, 'provider_id'), 'provider_id', req.body));
   });
   app.post('/webhooks', audit.action('create_webhook_configuration'), (req, res) => created(res, domain.create(account(res), 'whk', req.body)));
   app.patch('/webhooks/:webhook_id', audit.action('update_webhook_configuration', { resourceId: 'webhook_id' }), (req, res) => {
-    res.json(domain.update(account(res), 'whk', param(req, 'webhook_id'), 'webhook_id', req.body));
+    updated(res, domain.update(account(res), 'whk', param(req, 'webhook_id'), 'webhook_id', req.body));
   });
   app.delete('/webhooks/:webhook_id', audit.action('delete_webhook_configuration', { resourceId: 'webhook_id' }), (req, res) => {
-    domain.remove(account(res), 'whk', param(req, 'webhook_id'), 'webhook_id');
-    res.status(204).end();
+    deleted(res, domain.remove(account(res), 'whk', param(req, 'webhook_id'), 'webhook_id'));
   });
   app.post('/flows', audit.action('create_decision_engine_flow'), (req, res) => created(res, domain.create(account(res), 'flw', req.body)));
   app.delete('/flows/:flow_id/rules', audit.action('deactivate_decision_engine_flow', { resourceId: 'flow_id' }), (req, res) => {
-    domain.update(account(res), 'flw', param(req, 'flow_id'), 'flow_id', { rules: [], active: false });
+    // The rules removed are listed with to: null.
+    const { before, after } = domain.update(account(res), 'flw', param(req, 'flow_id'), 'flow_id', { rules: [], active: false });
+    res.locals.audit.changes = diffChanges(before, after);
     res.status(204).end();
   });
   app.post('/reports', audit.action('generate_report'), (req, res) => created(res, domain.create(account(res), 'rpt', req.body)));
@@ -147,11 +152,11 @@ export function createApp({ auditor, cursorSecret }: ExampleOptions): express.Ex
     '/users/invitations/:invitation_id/accept',
     audit.action('user_accepts_invite', { resourceId: 'invitation_id' }),
     (req, res) => {
-      res.json(domain.update(account(res), 'inv', param(req, 'invitation_id'), 'invitation_id', { accepted: true }));
+      updated(res, domain.update(account(res), 'inv', param(req, 'invitation_id'), 'invitation_id', { accepted: true }));
     },
   );
   app.patch('/users/:user_id/permissions', audit.action('update_user_permissions', { resourceId: 'user_id' }), (req, res) => {
-    res.json(domain.setPermissions(account(res), param(req, 'user_id'), req.body));
+    updated(res, domain.setPermissions(account(res), param(req, 'user_id'), req.body));
   });
 
   app.use('/audit', audit.router({ authorize: mayReadAudit, ...(cursorSecret ? { cursorSecret } : {}) }));

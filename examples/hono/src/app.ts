@@ -1,7 +1,6 @@
-import type { Auditor, PaymentsOsCatalog } from '@audit-trail/core';
+import { diffChanges, type Auditor, type PaymentsOsCatalog } from '@audit-trail/core';
 import { honoAudit, type AuditVariables } from '@audit-trail/hono';
-import { authenticate, DemoDomain, DemoError, mayReadAudit, PAYMENT_ROUTES, type DemoUser } from '@audit-trail/example-shared';
-import { getConnInfo } from '@hono/node-server/conninfo';
+import { authenticate, DemoDomain, DemoError, mayReadAudit, PAYMENT_OPERATIONS, PAYMENT_ROUTES, type DemoUser, type Update } from '@audit-trail/example-shared';
 import { Hono, type Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { jsonBody, type BodyVariables } from './body.ts';
@@ -22,19 +21,12 @@ function json(c: Context, body: unknown, status: ContentfulStatusCode = 200): Re
   return c.json(body, status, { 'content-type': 'application/json; charset=utf-8' });
 }
 
-/** The client's address where the app runs on @hono/node-server; `null` elsewhere (e.g. `app.request()`). */
-function clientIp(c: Context): string | null {
-  const env = c.env as { incoming?: unknown } | undefined;
-  return env?.incoming ? (getConnInfo(c).remote.address ?? null) : null;
-}
-
 /** The PaymentsOS-like demo API of CONTRACT §5 on Hono, audited. */
 export function createApp({ auditor, cursorSecret }: ExampleOptions): Hono<AppEnv> {
   const domain = new DemoDomain();
   const audit = honoAudit({
     auditor,
     identify: (c: Context<AppEnv>) => c.get('user') ?? null,
-    ip: clientIp,
     routes: PAYMENT_ROUTES,
   });
   // Not strict, like Express: `/payments/` is `/payments`.
@@ -77,18 +69,22 @@ export function createApp({ auditor, cursorSecret }: ExampleOptions): Hono<AppEn
     c.get('audit').resourceId = object.id;
     return json(c, object, 201);
   };
+  // What an update changed goes into the record's changes (core redacts secrets in it too).
+  const updated = (c: Context<AppEnv>, { before, after }: Update) => {
+    c.get('audit').changes = diffChanges(before, after);
+    return json(c, after);
+  };
+  const deleted = (c: Context<AppEnv>, before: object) => {
+    c.get('audit').changes = diffChanges(before, null);
+    return c.body(null, 204);
+  };
 
   app.post('/account/activate', audit.action('activate_account'), (c) => json(c, { account_id: account(c), activated: true }));
 
   app.post('/payments', (c) => created(c, domain.createPayment(account(c), c.get('body'))));
   app.get('/payments', (c) => json(c, domain.searchPayments(account(c))));
   app.get('/payments/:payment_id', (c) => json(c, domain.getPayment(account(c), c.req.param('payment_id'))));
-  for (const [path, kind] of [
-    ['charges', 'charge'],
-    ['captures', 'capture'],
-    ['refunds', 'refund'],
-    ['voids', 'void'],
-  ] as const) {
+  for (const [path, kind] of PAYMENT_OPERATIONS) {
     // The resource of these actions is the payment (from the route map), not the new operation.
     app.post(`/payments/:payment_id/${path}`, (c) =>
       json(c, domain.paymentOperation(account(c), c.req.param('payment_id'), kind, c.get('body')), 201),
@@ -112,7 +108,7 @@ export function createApp({ auditor, cursorSecret }: ExampleOptions): Hono<AppEn
   app.post('/tokens', audit.action('create_token'), (c) => created(c, domain.create(account(c), 'tok', c.get('body'))));
   app.post('/apps', audit.action('create_business_unit'), (c) => created(c, domain.create(account(c), 'app', c.get('body'))));
   app.patch('/apps/:app_id', audit.action('update_business_unit', { resourceId: 'app_id' }), (c) =>
-    json(c, domain.update(account(c), 'app', c.req.param('app_id'), 'app_id', c.get('body'))),
+    updated(c, domain.update(account(c), 'app', c.req.param('app_id'), 'app_id', c.get('body'))),
   );
   app.post('/apps/:app_id/keys', audit.action('replace_authentication_keys', { resourceId: 'app_id' }), (c) => {
     const appId = c.req.param('app_id');
@@ -121,19 +117,20 @@ export function createApp({ auditor, cursorSecret }: ExampleOptions): Hono<AppEn
   });
   app.post('/providers', audit.action('create_provider_configuration'), (c) => created(c, domain.create(account(c), 'prv', c.get('body'))));
   app.patch('/providers/:provider_id', audit.action('update_provider_configuration', { resourceId: 'provider_id' }), (c) =>
-    json(c, domain.update(account(c), 'prv', c.req.param('provider_id'), 'provider_id', c.get('body'))),
+    updated(c, domain.update(account(c), 'prv', c.req.param('provider_id'), 'provider_id', c.get('body'))),
   );
   app.post('/webhooks', audit.action('create_webhook_configuration'), (c) => created(c, domain.create(account(c), 'whk', c.get('body'))));
   app.patch('/webhooks/:webhook_id', audit.action('update_webhook_configuration', { resourceId: 'webhook_id' }), (c) =>
-    json(c, domain.update(account(c), 'whk', c.req.param('webhook_id'), 'webhook_id', c.get('body'))),
+    updated(c, domain.update(account(c), 'whk', c.req.param('webhook_id'), 'webhook_id', c.get('body'))),
   );
   app.delete('/webhooks/:webhook_id', audit.action('delete_webhook_configuration', { resourceId: 'webhook_id' }), (c) => {
-    domain.remove(account(c), 'whk', c.req.param('webhook_id'), 'webhook_id');
-    return c.body(null, 204);
+    return deleted(c, domain.remove(account(c), 'whk', c.req.param('webhook_id'), 'webhook_id'));
   });
   app.post('/flows', audit.action('create_decision_engine_flow'), (c) => created(c, domain.create(account(c), 'flw', c.get('body'))));
   app.delete('/flows/:flow_id/rules', audit.action('deactivate_decision_engine_flow', { resourceId: 'flow_id' }), (c) => {
-    domain.update(account(c), 'flw', c.req.param('flow_id'), 'flow_id', { rules: [], active: false });
+    // The rules removed are listed with to: null.
+    const { before, after } = domain.update(account(c), 'flw', c.req.param('flow_id'), 'flow_id', { rules: [], active: false });
+    c.get('audit').changes = diffChanges(before, after);
     return c.body(null, 204);
   });
   app.post('/reports', audit.action('generate_report'), (c) => created(c, domain.create(account(c), 'rpt', c.get('body'))));
@@ -142,10 +139,10 @@ export function createApp({ auditor, cursorSecret }: ExampleOptions): Hono<AppEn
   );
   app.post('/users/invitations', audit.action('invite_user'), (c) => created(c, domain.create(account(c), 'inv', c.get('body'))));
   app.post('/users/invitations/:invitation_id/accept', audit.action('user_accepts_invite', { resourceId: 'invitation_id' }), (c) =>
-    json(c, domain.update(account(c), 'inv', c.req.param('invitation_id'), 'invitation_id', { accepted: true })),
+    updated(c, domain.update(account(c), 'inv', c.req.param('invitation_id'), 'invitation_id', { accepted: true })),
   );
   app.patch('/users/:user_id/permissions', audit.action('update_user_permissions', { resourceId: 'user_id' }), (c) =>
-    json(c, domain.setPermissions(account(c), c.req.param('user_id'), c.get('body'))),
+    updated(c, domain.setPermissions(account(c), c.req.param('user_id'), c.get('body'))),
   );
 
   app.route('/audit', audit.router({ authorize: mayReadAudit, ...(cursorSecret ? { cursorSecret } : {}) }));

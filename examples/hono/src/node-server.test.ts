@@ -74,6 +74,38 @@ describe('honoAudit on @hono/node-server', () => {
     expect(await records()).toHaveLength(1);
   });
 
+  it('records a client that went away on a route named in the route map as a 499 failure, with its resource', async () => {
+    const store = memoryStore();
+    const auditor = createAuditor({ store, flushIntervalMs: 1 });
+    const audit = honoAudit({
+      auditor,
+      identify: (c) => (c.req.header('x-user') === 'alice' ? alice : null),
+      routes: { 'GET /payments/:payment_id': { action: 'get_payment', resourceId: 'payment_id' } },
+    });
+    const app = new Hono();
+    app.use(audit.middleware);
+    app.get('/payments/:payment_id', async (c) => {
+      await sleep(300);
+      return c.json({ id: c.req.param('payment_id') });
+    });
+    server = serveNode(app, 0, '127.0.0.1');
+    await new Promise((resolve) => server!.once('listening', resolve));
+    const { port } = server.address() as AddressInfo;
+    await new Promise<void>((resolve) => {
+      const req = httpRequest({ host: '127.0.0.1', port, path: '/payments/pay_gone', headers: { 'x-user': 'alice' } });
+      req.on('error', () => resolve());
+      req.end();
+      setTimeout(() => {
+        req.destroy();
+        resolve();
+      }, 50);
+    });
+    await sleep(400);
+    await auditor.flush();
+    const list = await store.query({ accountId: 'acc_1', filter: {}, order: 'asc', limit: 100 });
+    expect(list.map((r) => [r.action_type, r.resource_id, r.outcome, r.status_code])).toEqual([['get_payment', 'pay_gone', 'failure', 499]]);
+  });
+
   it('records an answered request once, as a success, and keeps the connection usable', async () => {
     const { app, audit, records, listen } = setup();
     app.get('/fast', audit.action('generate_report'), (c) => c.json({ ok: true }));

@@ -20,6 +20,12 @@ export const newPaymentSchema = z.strictObject({
 type Json = Record<string, unknown>;
 type Created = Json & { id: string };
 
+/** An object before and after an update (`before` `null`: it did not exist). */
+export interface Update {
+  before: Json | null;
+  after: Json;
+}
+
 export interface Payment {
   id: string;
   amount: number;
@@ -49,12 +55,12 @@ export function objectBody(body: unknown): Json {
  * Framework-free, so that the Express and Hono examples behave alike.
  */
 export class DemoDomain {
-  private readonly accounts = new Map<string, { payments: Map<string, Payment>; objects: Map<string, Json> }>();
+  private readonly accounts = new Map<string, { payments: Map<string, Payment>; objects: Map<string, Json>; permissions: Map<string, Json> }>();
   private counter = 0;
 
   private space(accountId: string) {
     let space = this.accounts.get(accountId);
-    if (!space) this.accounts.set(accountId, (space = { payments: new Map(), objects: new Map() }));
+    if (!space) this.accounts.set(accountId, (space = { payments: new Map(), objects: new Map(), permissions: new Map() }));
     return space;
   }
 
@@ -118,23 +124,29 @@ export class DemoDomain {
     return object;
   }
 
-  /** Updates a free-form object of a kind, or a 404 naming `param`. */
-  update(accountId: string, prefix: string, id: string, param: string, body: unknown): Json {
-    const object = { ...this.get(accountId, prefix, id, param), ...objectBody(body ?? {}), id, updated: new Date().toISOString() };
-    this.space(accountId).objects.set(id, object);
-    return object;
+  /** Updates a free-form object of a kind, or a 404 naming `param`: the object before and after, for the record's changes. */
+  update(accountId: string, prefix: string, id: string, param: string, body: unknown): Update {
+    const before = this.get(accountId, prefix, id, param);
+    const after = { ...before, ...objectBody(body ?? {}), id, updated: new Date().toISOString() };
+    this.space(accountId).objects.set(id, after);
+    return { before, after };
   }
 
-  /** Changes the permissions of a user of the account, or a 404 naming `user_id`. */
-  setPermissions(accountId: string, userId: string, body: unknown): Json {
+  /** Changes the permissions of a user of the account, or a 404 naming `user_id`: the permissions before and after. */
+  setPermissions(accountId: string, userId: string, body: unknown): Update {
     const known = Object.values(DEMO_USERS).some((u) => u.user.id === userId && u.account_id === accountId);
     if (!known) throw notFound('user', userId, 'user_id');
-    return { ...objectBody(body ?? {}), user_id: userId, updated: new Date().toISOString() };
+    const permissions = this.space(accountId).permissions;
+    const before = permissions.get(userId) ?? null;
+    const after = { ...(before ?? {}), ...objectBody(body ?? {}), user_id: userId, updated: new Date().toISOString() };
+    permissions.set(userId, after);
+    return { before, after };
   }
 
-  /** Deletes an object of a kind, or a 404 naming `param`. */
-  remove(accountId: string, prefix: string, id: string, param: string): void {
-    this.get(accountId, prefix, id, param);
+  /** Deletes an object of a kind, or a 404 naming `param`: the object deleted, for the record's changes. */
+  remove(accountId: string, prefix: string, id: string, param: string): Json {
+    const before = this.get(accountId, prefix, id, param);
     this.space(accountId).objects.delete(id);
+    return before;
   }
 }

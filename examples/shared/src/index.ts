@@ -1,5 +1,5 @@
 export { authenticate, DEMO_USERS, mayReadAudit, REQUIRED_ACTIONS, type DemoUser } from './demo-auth.ts';
-export { DemoDomain, DemoError, newPaymentSchema, objectBody, type Payment } from './domain.ts';
+export { DemoDomain, DemoError, newPaymentSchema, objectBody, type Payment, type Update } from './domain.ts';
 export { DEFAULT_AUDIT_STORE, openStore } from './store.ts';
 export { runExample, SHUTDOWN_DEADLINE_MS } from './server.ts';
-export { PAYMENT_ROUTES } from './routes.ts';
+export { PAYMENT_OPERATIONS, PAYMENT_ROUTES } from './routes.ts';

@@ -13,3 +13,11 @@ export const PAYMENT_ROUTES = {
   'POST /payments/:payment_id/refunds': { action: 'refund', resourceId: 'payment_id' },
   'POST /payments/:payment_id/voids': { action: 'void', resourceId: 'payment_id' },
 } as const satisfies RouteMap<PaymentsOsCatalog>;
+
+/** The operations on a payment: the path segment under `/payments/:payment_id/` and the operation's kind. */
+export const PAYMENT_OPERATIONS = [
+  ['charges', 'charge'],
+  ['captures', 'capture'],
+  ['refunds', 'refund'],
+  ['voids', 'void'],
+] as const;

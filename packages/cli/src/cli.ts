@@ -1,23 +1,8 @@
 import { once } from 'node:events';
 import fs from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import {
-  ApiError,
-  CheckpointError,
-  createCheckpoint,
-  defineCatalog,
-  filterOfQuery,
-  MAX_LIMIT,
-  parseAuditQuery,
-  paymentsOsCatalog,
-  verify,
-  type AuditRecord,
-  type Catalog,
-  type KeysetPosition,
-  type Store,
-  type VerifyBreak,
-  type VerifyResult,
-} from '@audit-trail/core';
+import { ApiError, CheckpointError, createCheckpoint, defineCatalog, paymentsOsCatalog, verify, type AuditRecord, type Catalog, type Store, type VerifyBreak, type VerifyResult } from '@audit-trail/core';
+import { filterOfQuery, MAX_LIMIT, parseAuditQuery, type KeysetPosition } from '@audit-trail/core/store';
 import { nodeChainHasher } from '@audit-trail/sqlite';
 import { CSV_HEADER, csvLine, jsonLine, printable, recordTable } from './render.ts';
 import { openStore, parseStoreSpec } from './store-spec.ts';

@@ -48,7 +48,15 @@ describe('csvCell', () => {
     const line = csvLine(record);
     expect(line.endsWith('\r\n')).toBe(true);
     expect(line).toContain('"{""note"":""a,b""}"');
-    expect(CSV_COLUMNS).toHaveLength(20);
+    expect(CSV_COLUMNS).toHaveLength(21);
+    // No changes recorded: an empty last cell.
+    expect(line.endsWith(',\r\n')).toBe(true);
+  });
+
+  it('writes changes as JSON in the last column', () => {
+    const line = csvLine(sampleRecord({ changes: { url: { from: 'https://a.example', to: '=cmd' } } }));
+    expect(CSV_COLUMNS.at(-1)).toBe('changes');
+    expect(line.endsWith(`,"{""url"":{""from"":""https://a.example"",""to"":""=cmd""}}"\r\n`)).toBe(true);
   });
 });
 

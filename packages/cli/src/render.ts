@@ -55,7 +55,7 @@ export function csvCell(value: string | number | null): string {
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
-/** The CSV columns of an export: one per record field, `details` as JSON text. */
+/** The CSV columns of an export: one per record field, `details` and `changes` as JSON text (`changes` empty when null). */
 export const CSV_COLUMNS = [
   'id',
   'created',
@@ -77,6 +77,7 @@ export const CSV_COLUMNS = [
   'trace_id',
   'span_id',
   'details',
+  'changes',
 ] as const;
 
 /** The header line of a CSV export, with its CRLF. */
@@ -105,6 +106,7 @@ export function csvLine(record: AuditRecord): string {
     record.trace?.trace_id ?? null,
     record.trace?.span_id ?? null,
     JSON.stringify(record.details),
+    record.changes == null ? null : JSON.stringify(record.changes),
   ];
   return `${cells.map(csvCell).join(',')}\r\n`;
 }

@@ -437,6 +437,7 @@ describe('the record of a read', () => {
         request: { method: 'GET', path: '/audit', route: '/audit', ip: '10.0.0.1', user_agent: 'audit-cli/1.0', request_id: 'req_ctx' },
         trace: TRACE,
         details: { parameters: { limit: '5', action_type: 'refund' } },
+        changes: null,
       },
     ]);
   });

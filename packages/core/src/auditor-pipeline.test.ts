@@ -148,6 +148,32 @@ describe('a full queue', () => {
     expect(errors[0]!.message).toMatch(/not recorded/);
   });
 
+  it('drop-oldest refuses an awaited record (recordDurable, as required actions use) rather than displacing a queued one', async () => {
+    const { store, state, all } = faultyStore();
+    state.shut();
+    const { auditor, errors } = auditorOn(store, {
+      maxQueueSize: 3,
+      batchSize: 1,
+      overflow: 'drop-oldest',
+      durableTimeoutMs: 60_000,
+    });
+    for (const id of ['a', 'b', 'c']) auditor.record(action(id));
+    await sleep(5);
+    // 'a' is in flight; with 'b' and 'c' the queue is full.
+    const durable = auditor.recordDurable(action('durable')).then(
+      () => 'stored',
+      (error: unknown) => (error instanceof AuditError ? error.code : 'other'),
+    );
+    // Refused at once: it would otherwise wait for the shut store.
+    expect(await Promise.race([durable, sleep(2_000).then(() => 'still waiting')])).toBe('queue_full');
+    expect(auditor.stats()).toMatchObject({ queued: 3, dropped: 1 });
+    state.open();
+    state.gate = null;
+    await auditor.flush();
+    expect((await all()).map((r) => r.resource_id)).toEqual(['a', 'b', 'c']);
+    expect(errors.map((e) => e.code)).toEqual(['queue_full']);
+  });
+
   it('keeps memory bounded however long the store hangs: at most the queue bound plus one batch waits', async () => {
     const { store, state } = faultyStore();
     state.shut();

@@ -98,6 +98,7 @@ const RECORD_KEYS = [
   'account_id',
   'action_type',
   'app_id',
+  'changes',
   'created',
   'details',
   'id',
@@ -202,6 +203,7 @@ describe('record', () => {
       },
       trace: TRACE,
       details: { amount: 100, currency: 'USD' },
+      changes: null,
     });
     expect(Object.keys(record).sort()).toEqual(RECORD_KEYS);
     expect(auditRecordSchema.parse(record)).toEqual(record);
@@ -227,6 +229,7 @@ describe('record', () => {
       request: { method: null, path: null, route: null, ip: null, user_agent: null, request_id: null },
       trace: null,
       details: {},
+      changes: null,
     });
     expect(auditor.record({ action_type: 'generate_report', user: { id: 'u' }, request: { method: 'GET' } }).request).toEqual({
       method: 'GET',
@@ -269,17 +272,18 @@ describe('record', () => {
     expect([...ids].sort()).toEqual(ids);
   });
 
-  it('redacts details, request.path and request.user_agent', async () => {
+  it('redacts details, request.path, request.user_agent and request.request_id', async () => {
     const store = spyStore();
     const auditor = auditorFor(store);
     const record = auditor.record(
       refund({
-        request: { path: '/cards/4111111111111111/verify', user_agent: 'bot Bearer abc.def' },
+        request: { path: '/cards/4111111111111111/verify', user_agent: 'bot Bearer abc.def', request_id: 'req card 5555 5555 5555 4444' },
         details: { password: 'hunter2', card: '4111 1111 1111 1111', nested: [{ api_key: 'k' }], note: 'ok' },
       }),
     );
     expect(record.request.path).toBe(`/cards/${REDACTED}/verify`);
     expect(record.request.user_agent).toBe(`bot Bearer ${REDACTED}`);
+    expect(record.request.request_id).toBe(`req card ${REDACTED}`);
     expect(record.details).toEqual({ password: REDACTED, card: REDACTED, nested: [{ api_key: REDACTED }], note: 'ok' });
     await auditor.flush();
     const stored = JSON.stringify(store.batches);
@@ -287,6 +291,7 @@ describe('record', () => {
     expect(stored).not.toContain('4111111111111111');
     expect(stored).not.toContain('4111 1111 1111 1111');
     expect(stored).not.toContain('abc.def');
+    expect(stored).not.toContain('5555 5555 5555 4444');
   });
 
   it('applies the redaction options it was given', () => {
@@ -506,6 +511,20 @@ describe('recordDurable', () => {
     const record = await durable;
     expect(store.written).toEqual([record.id]);
     expect(record.action_type).toBe('refund');
+  });
+  it('arms no deadline when the record cannot be queued: no later store_failed, no timer left', async () => {
+    const auditor = auditorFor(spyStore(), { durableTimeoutMs: 20 });
+    await auditor.close();
+    vi.useFakeTimers();
+    try {
+      const refused = auditor.recordDurable(refund());
+      await expect(refused).rejects.toMatchObject({ code: 'closed' });
+      expect(vi.getTimerCount()).toBe(0);
+      await vi.advanceTimersByTimeAsync(100);
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(errors.map((e) => e.code)).toEqual(['closed']);
   });
 });
 

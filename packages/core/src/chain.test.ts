@@ -42,6 +42,7 @@ const example: AuditRecord = {
   },
   trace: null,
   details: { reason: 'duplicate "charge"\n', amount: 1050, rate: 0.1, zeta: [true, null], Émile: 'é', a: { b: 2, a: 1 } },
+  changes: null,
 };
 
 const EXAMPLE_DOCUMENT =
@@ -133,6 +134,8 @@ describe('chainDocument', () => {
       { ...example, request: { ...example.request, ip: '10.0.0.1' } },
       { ...example, trace: { trace_id: '4bf92f3577b34da6a3ce929d0e0e4736', span_id: '00f067aa0ba902b7' } },
       { ...example, details: { ...example.details, amount: 1051 } },
+      { ...example, changes: {} },
+      { ...example, changes: { url: { from: 'https://a.example/hook', to: 'https://b.example/hook' } } },
     ];
     for (const variant of variants) expect(chainDocument(variant, 1, GENESIS_HASH)).not.toBe(base);
     expect(chainDocument(example, 2, GENESIS_HASH)).not.toBe(base);
@@ -142,8 +145,10 @@ describe('chainDocument', () => {
   it('is the canonical JSON of { v, chain_seq, prev_hash, record } for any record', () => {
     fc.assert(
       fc.property(arbitraryRecord, fc.nat(), fc.string(), (record, seq, prev) => {
-        const { id, created, action_type, resource, resource_id, user, account_id, app_id, outcome, status_code, request, trace, details } = record;
+        const { id, created, action_type, resource, resource_id, user, account_id, app_id, outcome, status_code, request, trace, details, changes } = record;
         const fields = { id, created, action_type, resource, resource_id, user, account_id, app_id, outcome, status_code, request, trace, details };
+        // `changes` is part of the document only when recorded: null leaves the hashes of earlier records as they were.
+        if (changes !== null) Object.assign(fields, { changes });
         expect(chainDocument(record, seq, prev)).toBe(canonicalJson({ v: 1, chain_seq: seq, prev_hash: prev, record: fields }));
       }),
     );
@@ -155,7 +160,25 @@ describe('chainDocument', () => {
     shuffled.details = { a: { a: 1, b: 2 }, zeta: [true, null], Émile: 'é', rate: 0.1, amount: 1050, reason: 'duplicate "charge"\n' };
     expect(chainDocument(shuffled, 1, GENESIS_HASH)).toBe(EXAMPLE_DOCUMENT);
   });
+
+  it('leaves out changes that are null or absent, so that records hashed before changes existed still verify', () => {
+    const { changes: _changes, ...before } = example;
+    expect(chainDocument(before as AuditRecord, 1, GENESIS_HASH)).toBe(EXAMPLE_DOCUMENT);
+  });
+
+  it('is the worked example of CHAIN.md with changes', async () => {
+    const changed: AuditRecord = { ...example, changes: { 'retry.max_attempts': { from: 3, to: 5 }, url: { from: 'https://a.example/hook', to: null } } };
+    expect(chainDocument(changed, 1, GENESIS_HASH)).toBe(
+      EXAMPLE_DOCUMENT.replace('"app_id":null,', '"app_id":null,"changes":{"retry.max_attempts":{"from":3,"to":5},"url":{"from":"https://a.example/hook","to":null}},'),
+    );
+    const [first] = await linkRecords(null, [changed], webCryptoHasher());
+    expect(first!.hash).toBe(nodeHasher().hash(chainDocument(changed, 1, GENESIS_HASH)));
+    expect(first!.hash).toBe(CHANGES_EXAMPLE_HASH);
+  });
 });
+
+/** CHAIN.md's second worked example: the first one with `changes`. */
+const CHANGES_EXAMPLE_HASH = 'a4243d285fd6aa3a98e18dae82a075f6c910c1a504fb7b5e73d0260ce75ed157';
 
 const arbitraryRecord: fc.Arbitrary<AuditRecord> = fc.record({
   id: fc.string({ minLength: 1 }),
@@ -178,6 +201,9 @@ const arbitraryRecord: fc.Arbitrary<AuditRecord> = fc.record({
   }),
   trace: fc.option(fc.record({ trace_id: fc.string(), span_id: fc.string() })),
   details: fc.dictionary(fc.string({ unit: 'binary' }), fc.jsonValue()) as fc.Arbitrary<AuditRecord['details']>,
+  changes: fc.option(fc.dictionary(fc.string({ unit: 'binary' }), fc.record({ from: fc.jsonValue(), to: fc.jsonValue() }))) as fc.Arbitrary<
+    AuditRecord['changes']
+  >,
 });
 
 describe('hashers', () => {

@@ -222,7 +222,8 @@ const text = (value: string | null | undefined): string => (value === undefined 
 /**
  * The text a record's chain hash is computed over: the canonical JSON
  * ({@link canonicalJson}) of `{ v, chain_seq, prev_hash, record }`, where
- * `record` holds exactly the record fields of CONTRACT §3. It does not depend
+ * `record` holds exactly the record fields of CONTRACT §3 (`changes` only
+ * when it is not `null`). It does not depend
  * on key order or on the store the record came from.
  *
  * Written out member by member in canonical key order rather than built as an
@@ -242,6 +243,8 @@ export function chainDocument(record: AuditRecord, seq: number, prevHash: string
     `"account_id":${text(record.account_id)},` +
     `"action_type":${text(record.action_type)},` +
     `"app_id":${text(record.app_id)},` +
+    // Left out when null, so that records hashed before `changes` existed keep their hashes (CHAIN.md).
+    (record.changes === undefined || record.changes === null ? '' : `"changes":${canonicalJson(record.changes)},`) +
     `"created":${text(record.created)},` +
     `"details":${canonicalJson(record.details ?? {})},` +
     `"id":${text(record.id)},` +

@@ -83,6 +83,39 @@ describe('createCursorCodec', () => {
     );
   });
 
+  it('refuses every one-character edit and every bit flip of valid cursors', async () => {
+    const codec = createCursorCodec(SECRET);
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=+/ ';
+    const positions = [POSITION, { created: '1970-01-01T00:00:00.000Z', id: 'x' }, { created: '9999-12-31T23:59:59.999Z', id: 'aud_é' }];
+    for (const position of positions) {
+      const cursor = await codec.seal('acc_acme', position);
+      const edits = new Set<string>();
+      for (let i = 0; i < cursor.length; i++) {
+        for (const char of alphabet) edits.add(cursor.slice(0, i) + char + cursor.slice(i + 1));
+        for (let bit = 0; bit < 16; bit++) {
+          edits.add(cursor.slice(0, i) + String.fromCharCode(cursor.charCodeAt(i) ^ (1 << bit)) + cursor.slice(i + 1));
+        }
+        // Deleting or inserting a character is an edit too.
+        edits.add(cursor.slice(0, i) + cursor.slice(i + 1));
+      }
+      edits.delete(cursor);
+      const opened = await Promise.all([...edits].map(async (edit) => [edit, await codec.open('acc_acme', edit)] as const));
+      expect(opened.filter(([, value]) => value !== null).map(([edit]) => edit)).toEqual([]);
+      expect(await codec.open('acc_acme', cursor)).toEqual(position);
+    }
+  });
+
+  it('refuses non-canonical spellings of the mac (unused low bits of the last character)', async () => {
+    const codec = createCursorCodec(SECRET);
+    const cursor = await codec.seal('acc_acme', POSITION);
+    const last = cursor.at(-1)!;
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    // A 32-byte mac is 43 characters: the last holds 4 bits, so 3 other characters decode to the same bytes.
+    const index = alphabet.indexOf(last);
+    const twins = [1, 2, 3].map((low) => alphabet[(index & ~3) | ((index + low) & 3)]!);
+    for (const twin of twins) expect(await codec.open('acc_acme', cursor.slice(0, -1) + twin)).toBeNull();
+  });
+
   it('is null for well-signed payloads that are not positions', async () => {
     const codec = createCursorCodec(SECRET);
     const open = async (payload: string) => codec.open('acc_acme', await forge(SECRET, 'acc_acme', payload));

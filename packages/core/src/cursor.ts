@@ -9,16 +9,23 @@ function toBase64Url(bytes: Uint8Array): string {
   return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
+/**
+ * Decodes canonical unpadded base64url only: the one spelling `toBase64Url`
+ * writes. `atob` ignores the unused low bits of the last character, so four
+ * spellings of one value would decode alike; a cursor that differs from its
+ * canonical form in any character is refused.
+ */
 function fromBase64Url(text: string): Uint8Array | null {
-  if (!/^[A-Za-z0-9_-]*$/.test(text)) return null;
+  if (!/^[A-Za-z0-9_-]*$/.test(text) || text.length % 4 === 1) return null;
+  let binary: string;
   try {
-    const binary = atob(text.replace(/-/g, '+').replace(/_/g, '/'));
-    const bytes = new Uint8Array(binary.length);
-    for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-    return bytes;
+    binary = atob(text.replace(/-/g, '+').replace(/_/g, '/'));
   } catch {
     return null;
   }
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return toBase64Url(bytes) === text ? bytes : null;
 }
 
 /** Seals and opens opaque page cursors. */

@@ -1,7 +1,8 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createAuditor, type AuditActor, type Auditor } from './auditor.ts';
 import { AuditError } from './errors.ts';
-import { createAuditContext, recordRequest, runHook, type AuditContext, type RequestFacts } from './http.ts';
+import { runHook } from './adapter/hooks.ts';
+import { createAuditContext, recordRequest, type AuditContext, type RequestFacts } from './http.ts';
 import { memoryStore } from './memory-store.ts';
 import type { AuditRecord } from './record.ts';
 import { REDACTED } from './redact.ts';
@@ -60,7 +61,7 @@ describe('createAuditContext', () => {
   it('starts empty, and fresh for every request', () => {
     const a = createAuditContext();
     const b = createAuditContext();
-    expect(a).toEqual({ action: null, resourceId: null, details: {}, route: null });
+    expect(a).toEqual({ action: null, resourceId: null, details: {}, changes: null, route: null });
     expect(a).not.toBe(b);
     expect(a.details).not.toBe(b.details);
   });
@@ -92,6 +93,7 @@ describe('recordRequest', () => {
       },
       trace: TRACE,
       details: { amount: 100 },
+      changes: null,
     });
     expect(errors).toEqual([]);
   });
@@ -203,6 +205,17 @@ describe('runHook', () => {
     expect(await runHook(auditor, 'identify', null, async () => alice)).toBe(alice);
     expect(await runHook(auditor, 'authorize', true, () => false)).toBe(false);
     expect(errors).toEqual([]);
+  });
+
+  it('answers a synchronous hook synchronously, and a throwing one too: only promises are awaited', () => {
+    expect(runHook(auditor, 'requestId', null, () => 'req_1')).toBe('req_1');
+    expect(
+      runHook(auditor, 'requestId', null, () => {
+        throw new Error('bad header');
+      }),
+    ).toBeNull();
+    expect(runHook(auditor, 'identify', null, async () => alice)).toBeInstanceOf(Promise);
+    expect(errors.map((e) => e.code)).toEqual(['hook_failed']);
   });
 
   it('reports a throwing hook as hook_failed and returns the fallback', async () => {

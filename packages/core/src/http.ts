@@ -1,9 +1,9 @@
 import type { Span } from '@opentelemetry/api';
 import type { ActionInput, Auditor, AuditActor } from './auditor.ts';
 import type { ActionTypeOf, Catalog } from './catalog.ts';
-import { ApiError, AuditError, toError } from './errors.ts';
+import { AuditError, toError } from './errors.ts';
 import { addAuditEvent } from './otel.ts';
-import { CLIENT_CLOSED_REQUEST, outcomeOfStatus, type AuditTrace } from './record.ts';
+import { CLIENT_CLOSED_REQUEST, outcomeOfStatus, type AuditChanges, type AuditTrace } from './record.ts';
 
 /**
  * What an adapter keeps for one request while it runs: which action the route
@@ -17,13 +17,15 @@ export interface AuditContext<A extends string = string> {
   resourceId: string | null;
   /** App-supplied context for the record; secrets are redacted before storage. */
   details: Record<string, unknown>;
+  /** What the request changed, e.g. `diffChanges(before, after)`; `null` (the default) when not recorded. */
+  changes: AuditChanges | null;
   /** The route template, when the adapter knows it. */
   route: string | null;
 }
 
 /** Creates an empty per-request context. */
 export function createAuditContext<A extends string = string>(): AuditContext<A> {
-  return { action: null, resourceId: null, details: {}, route: null };
+  return { action: null, resourceId: null, details: {}, changes: null, route: null };
 }
 
 /** What the adapter saw of a finished request. */
@@ -50,24 +52,6 @@ export interface RequestFacts {
   error: boolean;
   /** When the response was sent or the client went away. */
   completed_at: Date;
-}
-
-/**
- * Runs an app hook so that it can never break the request: a throw or a
- * rejection is reported through `onError` and yields `fallback`.
- */
-export async function runHook<T>(
-  auditor: Pick<Auditor<Catalog>, 'reportError'>,
-  name: string,
-  fallback: T,
-  hook: () => T | Promise<T>,
-): Promise<T> {
-  try {
-    return await hook();
-  } catch (cause) {
-    auditor.reportError(new AuditError('hook_failed', `${name} threw: ${toError(cause).message}`, { cause }));
-    return fallback;
-  }
 }
 
 /**
@@ -98,6 +82,7 @@ export function requestAction(context: AuditContext, actor: AuditActor | null | 
     },
     trace: facts.trace,
     details: context.details,
+    changes: context.changes,
     completed_at: facts.completed_at,
   };
 }
@@ -163,11 +148,3 @@ export async function recordRequestDurably<C extends Catalog>(
     return false;
   }
 }
-
-/** The error answer of a fail-closed action whose record could not be stored. */
-export const REQUIRED_RECORD_UNAVAILABLE = new ApiError(
-  503,
-  'api_error',
-  'The action could not be recorded in the audit trail, so it is reported as not completed; try again later.',
-  'audit_trail',
-);

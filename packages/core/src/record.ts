@@ -40,6 +40,25 @@ export const auditUserSchema = z.object({
 
 export type AuditUser = z.infer<typeof auditUserSchema>;
 
+/** One changed value: what it was and what it became; `null` stands for "absent or null". */
+export interface AuditChange {
+  from: JsonValue;
+  to: JsonValue;
+}
+
+/**
+ * What an action changed, as a record's `changes` holds it: one entry per
+ * changed value, keyed by its dot-separated path (`url`, `retry.max_attempts`,
+ * `events.2`).
+ */
+export type AuditChanges = { [path: string]: AuditChange };
+
+/** One changed value: what it was and what it became (`null`: absent or null). */
+export const auditChangeSchema = z.object({ from: z.json(), to: z.json() });
+
+/** What an action changed: one entry per changed value, keyed by its dot-separated path. */
+export const auditChangesSchema = z.record(z.string(), auditChangeSchema);
+
 /**
  * An audit record as stored and as sent on the wire (CONTRACT §3). Stores
  * receive records that already passed this schema.
@@ -58,12 +77,15 @@ export const auditRecordSchema = z.object({
   request: auditRequestSchema,
   trace: auditTraceSchema.nullable(),
   details: z.record(z.string(), z.json()),
+  changes: auditChangesSchema.nullable(),
 });
 
 /** An audit record; `A` narrows `action_type` to a catalog's action types. */
-export type AuditRecord<A extends string = string> = Omit<z.infer<typeof auditRecordSchema>, 'action_type' | 'details'> & {
+export type AuditRecord<A extends string = string> = Omit<z.infer<typeof auditRecordSchema>, 'action_type' | 'details' | 'changes'> & {
   action_type: A;
   details: { [key: string]: JsonValue };
+  /** What the action changed, or `null` when not recorded. */
+  changes: AuditChanges | null;
 };
 
 /** The request fields, all unknown. */

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createRedactor, passesLuhn, REDACTED } from './redact.ts';
+import { auditRecordSchema } from './record.ts';
+import { createRedactor, FORMAT_FIELDS, passesLuhn, RECORD_TEXT_FIELDS, REDACTED, schemaFields } from './redact.ts';
 
 /** The Luhn check digit of `body`, computed independently of the code under test. */
 function luhnCheckDigit(body: string): string {
@@ -397,9 +398,13 @@ describe('oversized details', () => {
 });
 
 describe('property: a card number never survives', () => {
-  /** A Luhn-valid card number of 13 to 19 digits. */
+  /** A Luhn-valid card number of 13 to 19 digits in a known issuer range. */
   const pan = fc
-    .tuple(fc.integer({ min: 1, max: 9 }), fc.stringMatching(/^\d{11,17}$/))
+    .oneof(
+      fc.tuple(fc.constantFrom('4', '5', '6'), fc.stringMatching(/^\d{11,17}$/)),
+      fc.tuple(fc.constantFrom('34', '37'), fc.stringMatching(/^\d{12}$/)),
+      fc.tuple(fc.constantFrom('2221', '2720', '3528', '3589'), fc.stringMatching(/^\d{11}$/)),
+    )
     .map(([first, rest]) => `${first}${rest}` + luhnCheckDigit(`${first}${rest}`));
   /** As printed: plain, or in groups of four with spaces or dashes. */
   const written = fc
@@ -437,5 +442,197 @@ describe('property: a card number never survives', () => {
       ),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe('detection of the written forms of card numbers', () => {
+  it.each([
+    ['dots', '4111.1111.1111.1111'],
+    ['double spaces', '4111  1111  1111  1111'],
+    ['non-breaking spaces', '4111\u00a01111\u00a01111\u00a01111'],
+    ['thin spaces', '4111\u20091111\u20091111\u20091111'],
+    ['underscores', '4111_1111_1111_1111'],
+    ['plus signs (form encoding)', '4111+1111+1111+1111'],
+    ['zero-width spaces', '4111\u200b1111\u200b1111\u200b1111'],
+    ['full-width digits', '４１１１１１１１１１１１１１１１'],
+    ['Arabic-Indic digits', '٤١١١١١١١١١١١١١١١'],
+    ['percent-encoded spaces', '4111%201111%201111%201111'],
+  ])('redacts a card number written with %s', (_name, written) => {
+    expect(redactor.text(`card ${written} ok`)).toBe(`card ${REDACTED} ok`);
+  });
+
+  it('redacts a card number used as an object key', () => {
+    expect(d({ [VISA]: 'visa', nested: { [`x ${MASTERCARD}`]: 1 } })).toEqual({ [REDACTED]: 'visa', nested: { [`x ${REDACTED}`]: 1 } });
+  });
+
+  it('keeps two keys that redact alike apart', () => {
+    expect(Object.keys(d({ [VISA]: 1, [MASTERCARD]: 2 }))).toEqual([REDACTED, `${REDACTED}#2`]);
+  });
+
+  it('redacts a card number sent as a JSON number under an innocent key', () => {
+    expect(d({ reference: Number(VISA), amount: 4200, at: 1764682578123 })).toEqual({ reference: REDACTED, amount: 4200, at: 1764682578123 });
+  });
+
+  it('redacts a card number split across adjacent array items, as strings or numbers', () => {
+    expect(d({ parts: ['4111', '1111', '1111', '1111'] })).toEqual({ parts: [REDACTED, REDACTED, REDACTED, REDACTED] });
+    expect(d({ parts: ['x', 5555, 5555, 5555, 4444, 'y'] })).toEqual({ parts: ['x', REDACTED, REDACTED, REDACTED, REDACTED, 'y'] });
+    expect(d({ parts: [1, 2, 3] })).toEqual({ parts: [1, 2, 3] });
+  });
+
+  it('keeps the first six and last four digits in pan mode', () => {
+    const pan = createRedactor({ cards: 'pan' });
+    expect(pan.text('card 4111 1111 1111 1111')).toBe('card 411111******1111');
+    expect(pan.details({ n: Number(AMEX) })).toEqual({ n: '378282*****0005' });
+    expect(() => createRedactor({ cards: 'mask' as never })).toThrow(/redaction\.cards/);
+  });
+
+  it('leaves Luhn-valid numbers outside every issuer range', () => {
+    for (const body of ['100000000000', '700000000000', '900000000000000', '000000000000000', '33000000000000', '80000000000000000']) {
+      const digits = body + luhnCheckDigit(body);
+      expect(passesLuhn(digits)).toBe(true);
+      expect(redactor.text(digits)).toBe(digits);
+    }
+  });
+});
+
+describe('key names', () => {
+  it.each(['pass', 'db_pass', 'stripe_key', 'signingKey', 'client-secret', 'refresh_token', 'AdminPassword', 'pass\u200bword', 'ｐａｓｓｗｏｒｄ', 'API\u00adKEY', 'aws_credentials'])(
+    'redacts the value of %j',
+    (key) => {
+      expect(d({ [key]: 'hunter2' })).toEqual({ [key]: REDACTED });
+    },
+  );
+
+  it.each(['idempotency_key', 'public_key', 'monkey', 'keyboard', 'passport', 'bypass', 'compass', 'key'])('keeps the value of %j', (key) => {
+    expect(d({ [key]: 'plain value' })).toEqual({ [key]: 'plain value' });
+  });
+});
+
+describe('well-known secret formats in any text', () => {
+  it.each([
+    ['an AWS access key id', 'AKIAIOSFODNN7EXAMPLE'],
+    ['a GitHub token', `ghp_${'a1B2'.repeat(9)}`],
+    ['a GitHub fine-grained token', `github_pat_11ABCDEFG0${'x'.repeat(60)}`],
+    ['a Stripe secret key', `sk_live_${'4eC39HqLyjWDarjtT1zdp7dc'}`],
+    ['a Stripe webhook secret', `whsec_${'a'.repeat(32)}`],
+    ['a Slack token', 'xoxb-123456789012-abcdefghijkl'],
+    ['a Slack webhook', 'hooks.slack.com/services/T000/B000/XXXXXXXX'],
+    ['a Google API key', `AIza${'S'.repeat(35)}`],
+    ['a PEM private key', '-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----'],
+    ['a cut PEM private key', '-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg'],
+  ])('redacts %s', (_name, secret) => {
+    const out = redactor.text(`seen: ${secret} (end)`);
+    expect(out).not.toContain(secret);
+    expect(out).toContain(REDACTED);
+  });
+
+  it('redacts authorization in any spelling, credentials in URLs and secret pairs in text', () => {
+    expect(redactor.text('authorization:bearer:abc123')).not.toContain('abc123');
+    expect(redactor.text('BEARER=abc123')).toBe(`BEARER=${REDACTED}`);
+    expect(redactor.text('https://admin:hunter22@db.example.com/x')).toBe(`https://admin:${REDACTED}@db.example.com/x`);
+    expect(redactor.text('?q=1&password=hunter22&stripe_key=abc')).toBe(`?q=1&password=${REDACTED}&stripe_key=${REDACTED}`);
+    expect(redactor.text('{"client_secret": "s3"}')).toBe(`{"client_secret": "${REDACTED}"}`);
+  });
+});
+
+describe('innocent values', () => {
+  const innocent = [
+    '2026-12-02T13:36:18.123Z',
+    '1764682578123',
+    '1764682578',
+    '1764682578123456',
+    '1541815603606036480',
+    '550e8400-e29b-41d4-a716-446655440000',
+    '41111111-1111-1111-1111-111111111111',
+    'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+    '4111111111111111411111111111111141111111111111114111111111111111',
+    'da39a3ee5e6b4b0d3255bfef95601890afd80709',
+    'aud_01JDZ3ABCDEFGHJKMNPQRSTVWX',
+    'pay_4b8c6f7e-1a2b-4c3d-8e9f-0a1b2c3d4e5f',
+    'cus_1764682578123',
+    '+1 415 555 0100',
+    '192.168.100.200',
+    'v1.2.3-beta.4',
+    'order 1234567812345678',
+    'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36',
+    '/payments/pay_123/captures',
+    'basic',
+  ];
+  it.each(innocent)('keeps %j', (value) => {
+    expect(redactor.text(value)).toBe(value);
+    expect(d({ note: value })).toEqual({ note: value });
+  });
+
+  it('keeps innocent numbers', () => {
+    const numbers = { at: 1764682578123, micros: 1764682578123456, id: 1541815603606036, amount: 1999, big: 9007199254740991 };
+    expect(d(numbers)).toEqual(numbers);
+  });
+});
+
+describe('the record pass', () => {
+  const base = {
+    id: 'aud_01JDZ3ABCDEFGHJKMNPQRSTVWX',
+    created: '2026-11-27T10:00:00.123Z',
+    action_type: 'get_customer',
+    resource: 'customer',
+    resource_id: null,
+    user: { id: 'usr_alice', email: null },
+    account_id: null,
+    app_id: null,
+    outcome: 'success',
+    status_code: 200,
+    request: { method: 'GET', path: null, route: null, ip: null, user_agent: null, request_id: null },
+    trace: null,
+    details: {},
+  };
+  const at = (path: string, value: string) => {
+    const record: Record<string, any> = structuredClone(base);
+    const [head, field] = path.split('.') as [string, string | undefined];
+    if (field === undefined) record[head] = value;
+    else record[head] = { ...record[head], [field]: value };
+    return record;
+  };
+  const get = (record: Record<string, any>, path: string) => path.split('.').reduce((v, k) => v?.[k], record);
+
+  it('covers every text field of the record schema, or the field has a closed format', () => {
+    const { text } = schemaFields(auditRecordSchema);
+    expect(text.length).toBeGreaterThan(10);
+    for (const path of text) {
+      if (FORMAT_FIELDS.includes(path)) continue;
+      expect(RECORD_TEXT_FIELDS).toContain(path);
+      const out = redactor.record(at(path, `x ${VISA} ghp_${'a'.repeat(36)}`));
+      expect(get(out, path), path).toBe(`x ${REDACTED} ${REDACTED}`);
+    }
+    // Each exempt field must be one the schema itself confines to a format (or the auditor makes).
+    for (const path of FORMAT_FIELDS) {
+      expect(text).toContain(path);
+      if (path !== 'id') expect(auditRecordSchema.safeParse(at(path, `x ${VISA}`)).success, path).toBe(false);
+    }
+  });
+
+  it('redacts details and any field the schema does not know yet, and does not change its input', () => {
+    const record = { ...base, resource_id: VISA, details: { password: 'p' }, extra: { note: `card ${VISA}` } };
+    const before = structuredClone(record);
+    expect(redactor.record(record)).toEqual({ ...base, resource_id: REDACTED, details: { password: REDACTED }, extra: { note: `card ${REDACTED}` } });
+    expect(record).toEqual(before);
+  });
+
+  it('keeps a changed secret as changed with both sides censored', () => {
+    const out = redactor.record({
+      ...base,
+      changes: {
+        'settings.api_key': { from: 'old', to: 'new' },
+        password: { from: null, to: 'x' },
+        'card.note': { from: 'none', to: `card ${VISA}` },
+        plan: { from: 'free', to: 'pro' },
+      },
+    });
+    expect(out.changes).toEqual({
+      'settings.api_key': { from: REDACTED, to: REDACTED },
+      password: { from: REDACTED, to: REDACTED },
+      'card.note': { from: 'none', to: `card ${REDACTED}` },
+      plan: { from: 'free', to: 'pro' },
+    });
+    expect(redactor.changes(null)).toBeNull();
   });
 });

@@ -37,6 +37,7 @@ function makeRecord(i: number, account: string | null): AuditRecord {
     request: { method: 'POST', path: `/payments/pay_${i}/refunds`, route: '/payments/:payment_id/refunds', ip: '127.0.0.1', user_agent: 'test', request_id: `req_${i}` },
     trace: null,
     details: { amount: i * 10, note: `record ${i}` },
+    changes: i % 4 === 0 ? { amount: { from: i, to: i * 10 } } : null,
   };
 }
 
@@ -220,6 +221,20 @@ describe('verify on 10,000 records', () => {
         row.hash = node().hash(chainDocumentOf(row));
       });
       expectBreak(result, { kind: 'modified', seq: 500, record_id: idAt(500) });
+    });
+
+    it('a prev_hash rewritten with its own hash recomputed without a key: it no longer links to the record before', async () => {
+      const result = await tampered((t) => {
+        const row = t.at(2500);
+        row.prevHash = 'a'.repeat(64);
+        row.hash = node().hash(chainDocumentOf(row));
+        // The next record links to the new hash, so only the broken link to #2499 shows.
+        t.at(2501).prevHash = row.hash;
+        t.at(2501).hash = node().hash(chainDocumentOf(t.at(2501)));
+      });
+      // From the rows alone, #2499 changed with its hash recomputed looks the same as #2500's link edited.
+      expectBreak(result, { kind: 'modified', seq: 2499, record_id: idAt(2499) });
+      expect(result.ok || result.message).toMatch(`record #2500 (${idAt(2500)}) still links to its original hash`);
     });
 
     it('the first record checked, with a hint, when the key is wrong or missing', async () => {

@@ -125,6 +125,161 @@ const LOOKAHEAD_RECORDS = 100_000;
 
 const describe = (account: string | null): string => (account === null ? 'records without an account' : `account ${account}`);
 
+
+/** What the per-account checks read: the store's chain calls. */
+interface ChainReader {
+  scanChain: NonNullable<Store['scanChain']>;
+  chainHeads: NonNullable<Store['chainHeads']>;
+}
+
+/** One account's walk, as the checks below need it. */
+interface AccountWalk {
+  call: ChainReader;
+  account: string | null;
+  pageSize: number;
+  hasher: ChainHasher;
+}
+
+/** The checks after the walk: the store's head, read before and after it, must agree with where the chain ended. */
+async function checkEnd(walk: AccountWalk, head: ChainHead, last: number, prev: string, lastId: string | null): Promise<Finding | null> {
+  if (last < head.seq) {
+    return {
+      seq: last + 1,
+      record_id: null,
+      kind: 'truncated',
+      message:
+        `the chain ends at #${last} but the store's head of ${describe(walk.account)} is #${head.seq} (hash ${head.hash}): ` +
+        `${head.seq - last} record(s) from #${last + 1} on were deleted`,
+    };
+  }
+  if (last === head.seq && last > 0 && prev !== head.hash) {
+    return {
+      seq: last,
+      record_id: lastId,
+      kind: 'modified',
+      message: `record #${last} (${lastId}) is not the record the store's head names (hash ${head.hash}): it was replaced and its hash recomputed`,
+    };
+  }
+  const [after] = await walk.call.chainHeads(walk.account);
+  const now = after?.seq ?? 0;
+  if (last > now) {
+    const [extra] = await walk.call.scanChain(walk.account, now, 1);
+    return {
+      seq: now + 1,
+      record_id: extra?.record.id ?? null,
+      kind: 'inserted',
+      message: `record #${now + 1} (${extra?.record.id ?? '?'}) lies beyond the store's head of ${describe(walk.account)} (#${now}): the store never appended it`,
+    };
+  }
+  return null;
+}
+
+/** Checks one link against the position and hash that must come next; `null` when it holds. */
+async function checkLink(walk: AccountWalk, link: ChainedRecord, at: number, before: string, beforeId: string | null, recomputed: string): Promise<Finding | null> {
+  const { seq, record } = link;
+  if (seq > at) {
+    return {
+      seq: at,
+      record_id: record.id,
+      kind: 'deleted',
+      message:
+        (seq - at === 1 ? `record #${at} is missing` : `records #${at} to #${seq - 1} are missing`) +
+        `: ${beforeId ? `after #${at - 1} (${beforeId})` : 'at the start of the chain'} comes #${seq} (${record.id})`,
+    };
+  }
+  if (seq < at) {
+    return {
+      seq,
+      record_id: record.id,
+      kind: 'inserted',
+      message:
+        seq < 1
+          ? `record ${record.id} claims position #${seq}, before the start of the chain`
+          : `record ${record.id} claims position #${seq}, which record ${beforeId} already holds`,
+    };
+  }
+  const linked = link.prevHash === before;
+  const intact = recomputed === link.hash;
+  if (linked && intact) return null;
+
+  // Past the head the store recorded (read now, so that records appended meanwhile count): never appended by it.
+  const [now] = await walk.call.chainHeads(walk.account);
+  if (seq > (now?.seq ?? 0)) {
+    return {
+      seq,
+      record_id: record.id,
+      kind: 'inserted',
+      message: `record #${seq} (${record.id}) lies beyond the store's head of ${describe(walk.account)} (#${now?.seq ?? 0}) and does not check: the store never appended it`,
+    };
+  }
+
+  const { successor, predecessor, home } = await lookAhead(walk, link);
+  if (home || predecessor || (successor && successor.seq !== seq + 1)) {
+    const where = home
+      ? `its hash fits position #${home.seq}, which record ${home.record.id} now holds`
+      : predecessor
+        ? `it links to record #${predecessor.seq} (${predecessor.record.id}), which comes after it`
+        : `record #${successor!.seq} (${successor!.record.id}) links to it as its predecessor`;
+    return { seq, record_id: record.id, kind: 'reordered', message: `record #${seq} (${record.id}) is out of place: ${where}` };
+  }
+  if (linked) {
+    return {
+      seq,
+      record_id: record.id,
+      kind: 'modified',
+      message: `record #${seq} (${record.id}) does not match its hash: its content, created time or hash was changed`,
+    };
+  }
+  if (intact) {
+    return {
+      seq: seq - 1,
+      record_id: beforeId,
+      kind: 'modified',
+      message:
+        `record #${seq - 1} (${beforeId ?? '?'}) was changed and its hash recomputed: ` +
+        `record #${seq} (${record.id}) still links to its original hash`,
+    };
+  }
+  if (successor) {
+    return {
+      seq,
+      record_id: record.id,
+      kind: 'deleted',
+      message: `the record before #${seq} (${record.id}) is missing: #${seq} links to a hash no record has, and the records after it were renumbered`,
+    };
+  }
+  return {
+    seq,
+    record_id: record.id,
+    kind: 'inserted',
+    message: `record #${seq} (${record.id}) is not part of the chain: it neither links to #${seq - 1} nor matches its hash, and nothing links to it`,
+  };
+}
+
+/**
+ * Reads up to {@link LOOKAHEAD_RECORDS} records past a broken link to
+ * diagnose it: the record linking to it (`successor`), the record it links
+ * to if that comes later (`predecessor`), and a later position whose link
+ * its hash fits (`home`: it was moved from there).
+ */
+async function lookAhead(walk: AccountWalk, link: ChainedRecord): Promise<{ successor?: ChainedRecord; predecessor?: ChainedRecord; home?: ChainedRecord }> {
+  const found: { successor?: ChainedRecord; predecessor?: ChainedRecord; home?: ChainedRecord } = {};
+  let after: number | null = link.seq;
+  for (let read = 0; read < LOOKAHEAD_RECORDS; ) {
+    const page = await walk.call.scanChain(walk.account, after, walk.pageSize);
+    for (const other of page) {
+      if (other.record.id === link.record.id) continue;
+      if (!found.successor && other.prevHash === link.hash) found.successor = other;
+      if (!found.predecessor && other.hash === link.prevHash) found.predecessor = other;
+      if (!found.home && (await hashRecord(walk.hasher, link.record, other.seq, other.prevHash)) === link.hash) found.home = other;
+    }
+    read += page.length;
+    if (page.length < walk.pageSize || found.home) break;
+    after = page[page.length - 1]!.seq;
+  }
+  return found;
+}
+
 /**
  * Walks a store's chains page by page (never holding more than a page),
  * recomputes every hash and checks every link, and reports the first break:
@@ -187,6 +342,7 @@ export async function verify(store: Store, options: VerifyOptions = {}): Promise
     const [before] = await call.chainHeads(account);
     const head: ChainHead = before ?? { accountId: account, seq: 0, hash: GENESIS_HASH };
     const anchor = anchors.get(account);
+    const walk: AccountWalk = { call, account, pageSize, hasher };
 
     let prev = GENESIS_HASH;
     let expected = 1;
@@ -211,7 +367,7 @@ export async function verify(store: Store, options: VerifyOptions = {}): Promise
         let recomputed = hasher.hash(chainDocument(link.record, link.seq, link.prevHash));
         if (typeof recomputed !== 'string') recomputed = await recomputed;
         if (link.seq !== expected || link.prevHash !== prev || recomputed !== link.hash) {
-          finding = await checkLink(link, expected, prev, lastId, recomputed);
+          finding = await checkLink(walk, link, expected, prev, lastId, recomputed);
           if (finding) break walk;
         }
         if (anchor && link.seq === anchor.seq && link.hash !== anchor.hash) {
@@ -237,7 +393,7 @@ export async function verify(store: Store, options: VerifyOptions = {}): Promise
     }
 
     const last = count === 0 ? 0 : expected - 1;
-    finding ??= await checkEnd();
+    finding ??= await checkEnd(walk, head, last, prev, lastId);
     if (!finding && anchor && last < anchor.seq && !(options.acceptPrunedStart && first > anchor.seq)) {
       finding = {
         seq: last + 1,
@@ -273,146 +429,6 @@ export async function verify(store: Store, options: VerifyOptions = {}): Promise
       return { ok: false, account, ...finding, verified, accounts: summaries };
     }
     summaries.push({ account, first_seq: first, seq: last, hash: count === 0 ? GENESIS_HASH : prev, count });
-
-    /** The checks after the walk: the store's head, read before and after it, must agree with where the chain ended. */
-    async function checkEnd(): Promise<Finding | null> {
-      if (last < head.seq) {
-        return {
-          seq: last + 1,
-          record_id: null,
-          kind: 'truncated',
-          message:
-            `the chain ends at #${last} but the store's head of ${describe(account)} is #${head.seq} (hash ${head.hash}): ` +
-            `${head.seq - last} record(s) from #${last + 1} on were deleted`,
-        };
-      }
-      if (last === head.seq && last > 0 && prev !== head.hash) {
-        return {
-          seq: last,
-          record_id: lastId,
-          kind: 'modified',
-          message: `record #${last} (${lastId}) is not the record the store's head names (hash ${head.hash}): it was replaced and its hash recomputed`,
-        };
-      }
-      const [after] = await call.chainHeads(account);
-      const now = after?.seq ?? 0;
-      if (last > now) {
-        const [extra] = await call.scanChain(account, now, 1);
-        return {
-          seq: now + 1,
-          record_id: extra?.record.id ?? null,
-          kind: 'inserted',
-          message: `record #${now + 1} (${extra?.record.id ?? '?'}) lies beyond the store's head of ${describe(account)} (#${now}): the store never appended it`,
-        };
-      }
-      return null;
-    }
-
-    /** Checks one link against the position and hash that must come next; `null` when it holds. */
-    async function checkLink(link: ChainedRecord, at: number, before: string, beforeId: string | null, recomputed: string): Promise<Finding | null> {
-      const { seq, record } = link;
-      if (seq > at) {
-        return {
-          seq: at,
-          record_id: record.id,
-          kind: 'deleted',
-          message:
-            (seq - at === 1 ? `record #${at} is missing` : `records #${at} to #${seq - 1} are missing`) +
-            `: ${beforeId ? `after #${at - 1} (${beforeId})` : 'at the start of the chain'} comes #${seq} (${record.id})`,
-        };
-      }
-      if (seq < at) {
-        return {
-          seq,
-          record_id: record.id,
-          kind: 'inserted',
-          message:
-            seq < 1
-              ? `record ${record.id} claims position #${seq}, before the start of the chain`
-              : `record ${record.id} claims position #${seq}, which record ${beforeId} already holds`,
-        };
-      }
-      const linked = link.prevHash === before;
-      const intact = recomputed === link.hash;
-      if (linked && intact) return null;
-
-      // Past the head the store recorded (read now, so that records appended meanwhile count): never appended by it.
-      const [now] = await call.chainHeads(account);
-      if (seq > (now?.seq ?? 0)) {
-        return {
-          seq,
-          record_id: record.id,
-          kind: 'inserted',
-          message: `record #${seq} (${record.id}) lies beyond the store's head of ${describe(account)} (#${now?.seq ?? 0}) and does not check: the store never appended it`,
-        };
-      }
-
-      const { successor, predecessor, home } = await lookAhead(link);
-      if (home || predecessor || (successor && successor.seq !== seq + 1)) {
-        const where = home
-          ? `its hash fits position #${home.seq}, which record ${home.record.id} now holds`
-          : predecessor
-            ? `it links to record #${predecessor.seq} (${predecessor.record.id}), which comes after it`
-            : `record #${successor!.seq} (${successor!.record.id}) links to it as its predecessor`;
-        return { seq, record_id: record.id, kind: 'reordered', message: `record #${seq} (${record.id}) is out of place: ${where}` };
-      }
-      if (linked) {
-        return {
-          seq,
-          record_id: record.id,
-          kind: 'modified',
-          message: `record #${seq} (${record.id}) does not match its hash: its content, created time or hash was changed`,
-        };
-      }
-      if (intact) {
-        return {
-          seq: seq - 1,
-          record_id: beforeId,
-          kind: 'modified',
-          message:
-            `record #${seq - 1} (${beforeId ?? '?'}) was changed and its hash recomputed: ` +
-            `record #${seq} (${record.id}) still links to its original hash`,
-        };
-      }
-      if (successor) {
-        return {
-          seq,
-          record_id: record.id,
-          kind: 'deleted',
-          message: `the record before #${seq} (${record.id}) is missing: #${seq} links to a hash no record has, and the records after it were renumbered`,
-        };
-      }
-      return {
-        seq,
-        record_id: record.id,
-        kind: 'inserted',
-        message: `record #${seq} (${record.id}) is not part of the chain: it neither links to #${seq - 1} nor matches its hash, and nothing links to it`,
-      };
-    }
-
-    /**
-     * Reads up to {@link LOOKAHEAD_RECORDS} records past a broken link to
-     * diagnose it: the record linking to it (`successor`), the record it links
-     * to if that comes later (`predecessor`), and a later position whose link
-     * its hash fits (`home`: it was moved from there).
-     */
-    async function lookAhead(link: ChainedRecord): Promise<{ successor?: ChainedRecord; predecessor?: ChainedRecord; home?: ChainedRecord }> {
-      const found: { successor?: ChainedRecord; predecessor?: ChainedRecord; home?: ChainedRecord } = {};
-      let after: number | null = link.seq;
-      for (let read = 0; read < LOOKAHEAD_RECORDS; ) {
-        const page = await call.scanChain(account, after, pageSize);
-        for (const other of page) {
-          if (other.record.id === link.record.id) continue;
-          if (!found.successor && other.prevHash === link.hash) found.successor = other;
-          if (!found.predecessor && other.hash === link.prevHash) found.predecessor = other;
-          if (!found.home && (await hashRecord(hasher, link.record, other.seq, other.prevHash)) === link.hash) found.home = other;
-        }
-        read += page.length;
-        if (page.length < pageSize || found.home) break;
-        after = page[page.length - 1]!.seq;
-      }
-      return found;
-    }
   }
   return { ok: true, verified, accounts: summaries };
 }

@@ -162,6 +162,42 @@ describe('expressAudit', () => {
     expect(list[0]).toMatchObject({ action_type: 'generate_report', outcome: 'failure', status_code: 499 });
   });
 
+  it('records a client that went away in the middle of a streamed answer as a failure with status 499', async () => {
+    const { app, audit, records } = setup();
+    let wroteAll = false;
+    app.get('/export', audit.action('generate_report'), (_req, res) => {
+      res.status(200).type('text/plain');
+      res.write('first chunk\n');
+      setTimeout(() => {
+        if (res.destroyed) return;
+        wroteAll = true;
+        res.end('last chunk\n');
+      }, 300);
+    });
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    const { port } = server.address() as AddressInfo;
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = httpRequest({ host: '127.0.0.1', port, path: '/export', headers: { 'x-user': 'alice' } }, (res) => {
+        // Headers and the first chunk arrived: the client gives up before the end.
+        res.once('data', () => {
+          req.destroy();
+          resolve(res.statusCode ?? 0);
+        });
+      });
+      req.on('error', () => undefined);
+      req.once('timeout', () => reject(new Error('no answer')));
+      req.end();
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const list = await records();
+    server.close();
+    expect(status).toBe(200);
+    expect(wroteAll).toBe(false);
+    expect(list).toHaveLength(1);
+    expect(list[0]).toMatchObject({ action_type: 'generate_report', outcome: 'failure', status_code: 499 });
+  });
+
   it('records a streamed response when it ends, with its status', async () => {
     const { app, audit, records } = setup();
     let ended = 0;

@@ -1,32 +1,23 @@
+import type { ActionTypeOf, AuditActor, Catalog, RouteMap } from '@audit-trail/core';
 import {
   activeSpan,
-  addRequestEvent,
-  AuditError,
-  compileRouteMap,
-  createAuditApi,
-  createAuditContext,
-  recordRequest,
-  recordRequestDurably,
+  checkAdapterOptions,
+  createAdapterKit,
+  headerValue,
+  joinRoute,
+  JSON_CONTENT_TYPE,
   REQUIRED_RECORD_UNAVAILABLE,
+  REQUIRED_RECORD_UNAVAILABLE_BODY,
   requestTrace,
-  runHook,
-  type ActionTypeOf,
-  type AuditActor,
-  type AuditApiOptions,
+  tagAction,
+  type ActionDeclaration,
   type AuditContext,
-  type Auditor,
-  type Catalog,
   type RequestFacts,
-  type RouteMap,
-} from '@audit-trail/core';
-import {
-  Router,
-  type ErrorRequestHandler,
-  type NextFunction,
-  type Request,
-  type RequestHandler,
-  type Response,
-} from 'express';
+} from '@audit-trail/core/adapter';
+import type { AuditApiOptions, Auditor } from '@audit-trail/core';
+import { Router, type ErrorRequestHandler, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import { holdResponse } from './hold-response.ts';
+import { declaredRoute } from './route-lookup.ts';
 
 declare global {
   // Express's own extension point for typed `res.locals`.
@@ -88,7 +79,9 @@ export interface ExpressAudit<C extends Catalog, A extends AuditActor> {
    */
   middleware: RequestHandler;
   /**
-   * Per-route middleware naming the action a route performs.
+   * Per-route middleware naming the action a route performs. A request to
+   * the route that fails before this middleware runs (a body parser or a
+   * check mounted before the route) is recorded too, as a failure.
    *
    * @example
    * app.post('/payments/:payment_id/refunds', audit.action('refund', { resourceId: 'payment_id' }), refund);
@@ -101,7 +94,8 @@ export interface ExpressAudit<C extends Catalog, A extends AuditActor> {
    */
   errorHandler: ErrorRequestHandler;
   /**
-   * The Retrieve Audit Data endpoint as an Express router.
+   * The Retrieve Audit Data endpoint as an Express router: every request
+   * under its mount goes to core's handler.
    *
    * @example
    * app.use('/audit', audit.router({ authorize: (actor) => actor.role === 'admin' }));
@@ -109,25 +103,30 @@ export interface ExpressAudit<C extends Catalog, A extends AuditActor> {
   router(options: ExpressRouterOptions<C, A>): Router;
 }
 
-function header(req: Request, name: string): string | null {
-  const value = req.headers[name];
-  if (Array.isArray(value)) return value[0] ?? null;
-  return value ?? null;
+/** What the kit's hooks receive: Express's pair. */
+interface Exchange {
+  req: Request;
+  res: Response;
 }
 
-/** `/customers` + `/` is `/customers`; `` + `/` is `/`. */
-function joinRoute(base: string, path: string): string {
-  const joined = `${base}${path}`;
-  return joined.length > 1 && joined.endsWith('/') ? joined.slice(0, -1) : joined;
+/** Everything the adapter keeps of one request, in one place (as pino-http keeps it on the response). */
+interface RequestState {
+  exchange: Exchange;
+  context: AuditContext;
+  /** The server span active on entry (response listeners run outside it). */
+  span: ReturnType<typeof activeSpan>;
+  /** A handler threw or passed an error on. */
+  errored: boolean;
+  /** The response is held until its record is stored (fail-closed). */
+  held: boolean;
+  /** The record of a held response was stored: `finish` has nothing more to record. */
+  recorded: boolean;
 }
 
-const contexts = new WeakMap<Request, AuditContext>();
+const states = new WeakMap<Request, RequestState>();
 
-type Span = NonNullable<ReturnType<typeof activeSpan>>;
-
-function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
-  return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
-}
+/** The path the client asked for, without the query string. */
+const pathOf = (req: Request): string => (req.originalUrl ?? req.url).split('?')[0]!;
 
 /**
  * Audit trail for Express 5.
@@ -141,80 +140,52 @@ function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
 export function expressAudit<const C extends Catalog, A extends AuditActor = AuditActor>(
   options: ExpressAuditOptions<C, A>,
 ): ExpressAudit<C, A> {
-  if (!options?.auditor) throw new TypeError('expressAudit: auditor is required');
-  if (typeof options.identify !== 'function') throw new TypeError('expressAudit: identify must be a function');
-  const { auditor, identify } = options;
-  const appIdOf = options.appId ?? ((req: Request) => header(req, 'app-id'));
-  const requestIdOf = options.requestId ?? ((req: Request) => header(req, 'x-request-id'));
-  const match = options.routes
-    ? compileRouteMap(options.routes, auditor.catalog, { caseSensitive: options.caseSensitive ?? false })
-    : null;
+  checkAdapterOptions('expressAudit', options, ['appId', 'requestId']);
+  const { identify, appId, requestId } = options;
+  const kit = createAdapterKit<C, Exchange, A>(
+    { auditor: options.auditor, ...(options.routes ? { routes: options.routes } : {}), caseSensitive: options.caseSensitive ?? false },
+    {
+      identify: ({ req, res }) => identify(req, res),
+      appId: appId ? ({ req }) => appId(req) : ({ req }) => headerValue(req.headers, 'app-id'),
+      requestId: requestId ? ({ req }) => requestId(req) : ({ req }) => headerValue(req.headers, 'x-request-id'),
+      ip: ({ req }) => req.ip,
+    },
+  );
 
-  /** identify's answer, asked once per request: a span's event and the record share it. */
-  const answers = new WeakMap<Request, { threw: boolean; value: unknown }>();
-  const askIdentify = (req: Request, res: Response) => {
-    let answer = answers.get(req);
-    if (answer) return answer;
-    try {
-      answer = { threw: false, value: identify(req, res) };
-    } catch (error) {
-      answer = { threw: true, value: error };
-    }
-    const settled = answer;
-    // Kept for a synchronous look later; also marks a rejection as handled until the record awaits it.
-    if (isPromiseLike(settled.value)) settled.value.then((value) => (settled.value = value), () => {});
-    answers.set(req, answer);
-    return answer;
+  const factsOf = (state: RequestState, status: number, aborted: boolean): RequestFacts => {
+    const { req } = state.exchange;
+    return {
+      method: req.method,
+      path: pathOf(req),
+      route: state.context.route,
+      ip: null,
+      user_agent: headerValue(req.headers, 'user-agent'),
+      request_id: null,
+      trace: requestTrace(req.headers, state.span),
+      status,
+      aborted,
+      error: state.errored,
+      completed_at: new Date(),
+    };
   };
 
-  const resolveActor = async (req: Request, res: Response): Promise<AuditActor | null> => {
-    const actor = await runHook(auditor, 'identify', null, () => {
-      const answer = askIdentify(req, res);
-      if (answer.threw) throw answer.value;
-      return answer.value as ReturnType<typeof identify>;
-    });
-    if (!actor) return null;
-    if (actor.app_id != null) return actor;
-    const appId = await runHook(auditor, 'appId', null, () => appIdOf(req));
-    return { ...actor, app_id: appId ?? null };
-  };
-
-  const factsOf = (req: Request, res: Response, context: AuditContext, status: number, aborted: boolean): RequestFacts => ({
-    method: req.method,
-    path: (req.originalUrl ?? req.url).split('?')[0]!,
-    route: context.route,
-    ip: req.ip ?? null,
-    user_agent: header(req, 'user-agent'),
-    request_id: null,
-    trace: requestTrace(req.headers, spans.get(req)),
-    status,
-    aborted,
-    error: errored.has(req),
-    completed_at: new Date(),
-  });
-
-  /** Runs the app's hooks that complete the facts, and resolves who acted. */
-  const complete = async (req: Request, res: Response, context: AuditContext, facts: RequestFacts) => {
-    facts.request_id = (await runHook(auditor, 'requestId', null, () => requestIdOf(req))) ?? null;
-    const resourceIdHook = resourceIdHooks.get(context);
-    if (resourceIdHook) {
-      const id = await runHook(auditor, 'resourceId', null, () => resourceIdHook(req, res));
-      if (id != null) context.resourceId = String(id);
-    }
-    return resolveActor(req, res);
+  /** The action of a route that answered before its `audit.action()` ran. */
+  const findDeclaredAction = (state: RequestState): void => {
+    const { req } = state.exchange;
+    const router = (req.app as unknown as { router?: { stack?: unknown } }).router;
+    const found = declaredRoute<Exchange>(router?.stack, req.method, pathOf(req));
+    if (found) kit.applyAction(state.context, found.declaration, { route: found.route, path: pathOf(req), param: (name) => found.params[name] });
   };
 
   /** Records the request once it is answered or abandoned, whichever comes first. */
-  const observe = (req: Request, res: Response, context: AuditContext) => {
-    let settled = false;
+  const observe = (state: RequestState) => {
+    const { res } = state.exchange;
     const onDone = (aborted: boolean) => {
-      if (settled) return;
-      settled = true;
       res.off('finish', onFinish);
       res.off('close', onClose);
-      if (context.action === null || durablyRecorded.has(context)) return;
-      const facts = factsOf(req, res, context, res.statusCode, aborted);
-      void complete(req, res, context, facts).then((actor) => recordRequest(auditor, context, actor, facts));
+      if (state.recorded) return;
+      if (!kit.isNamed(state.context)) findDeclaredAction(state);
+      void kit.record(state.exchange, state.context, factsOf(state, res.statusCode, aborted));
     };
     const onFinish = () => onDone(false);
     // 'close' without 'finish' means the client went away before the response was complete.
@@ -223,186 +194,97 @@ export function expressAudit<const C extends Catalog, A extends AuditActor = Aud
     res.on('close', onClose);
   };
 
-  /**
-   * Fail-closed: holds what the handler sends until the record is stored, then
-   * releases it; answers 503 instead when the record cannot be stored.
-   */
-  const holdUntilRecorded = (req: Request, res: Response, context: AuditContext) => {
-    if (held.has(res)) return;
-    held.add(res);
-    const writeHead = res.writeHead;
-    const write = res.write;
-    const end = res.end;
-    const rawWrite = write as unknown as (this: Response, chunk: unknown, encoding?: BufferEncoding) => boolean;
-    const rawEnd = end as unknown as (this: Response, ...args: unknown[]) => Response;
-    const chunks: [unknown, BufferEncoding | undefined][] = [];
-    let head: Parameters<Response['writeHead']> | null = null;
-    const restore = () => {
-      res.writeHead = writeHead;
-      res.write = write;
-      res.end = end;
-    };
-    res.writeHead = function heldWriteHead(this: Response, ...args: Parameters<Response['writeHead']>) {
-      head = args;
-      res.statusCode = args[0];
-      return this;
-    } as Response['writeHead'];
-    res.write = function heldWrite(chunk: unknown, encoding?: unknown, callback?: unknown) {
-      chunks.push([chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : undefined]);
-      const done = typeof encoding === 'function' ? encoding : callback;
-      if (typeof done === 'function') queueMicrotask(() => (done as () => void)());
-      return true;
-    } as Response['write'];
-    res.end = function heldEnd(chunk?: unknown, encoding?: unknown, callback?: unknown) {
-      if (typeof chunk === 'function') callback = chunk;
-      else if (chunk !== undefined && chunk !== null) chunks.push([chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : undefined]);
-      if (typeof encoding === 'function') callback = encoding;
-      restore();
-      const facts = factsOf(req, res, context, res.statusCode, false);
-      void complete(req, res, context, facts)
-        .then((actor) => recordRequestDurably(auditor, context, actor, facts))
-        .then((stored) => {
-          if (res.destroyed) return;
-          if (stored) {
-            durablyRecorded.add(context);
-            if (head) writeHead.apply(res, head);
-            for (const [data, enc] of chunks) rawWrite.call(res, data, enc);
-            rawEnd.call(res, ...(typeof callback === 'function' ? [callback] : []));
-            return;
-          }
-          for (const name of res.getHeaderNames()) res.removeHeader(name);
-          const body = JSON.stringify(REQUIRED_RECORD_UNAVAILABLE.toJSON());
-          res.statusCode = REQUIRED_RECORD_UNAVAILABLE.status;
-          res.setHeader('content-type', 'application/json; charset=utf-8');
-          res.setHeader('content-length', Buffer.byteLength(body));
-          rawEnd.call(res, body);
-        });
-      return res;
-    } as Response['end'];
+  /** Fail-closed: what the handler sends leaves once the record is stored; a 503 otherwise. */
+  const holdUntilRecorded = (state: RequestState) => {
+    if (state.held) return;
+    state.held = true;
+    holdResponse(state.exchange.res, (held) => {
+      const facts = factsOf(state, state.exchange.res.statusCode, false);
+      void kit.recordDurably(state.exchange, state.context, facts).then((stored) => {
+        if (!stored) return held.replace(REQUIRED_RECORD_UNAVAILABLE.status, JSON_CONTENT_TYPE, REQUIRED_RECORD_UNAVAILABLE_BODY);
+        state.recorded = true;
+        held.release();
+      });
+    });
   };
 
   /**
    * Adds the action to the request's span as an `audit.record` event when the
    * response head is written: its status is final then, and the span still
    * open — HTTP instrumentation ends it on the response's `finish`, before
-   * the listener that records the action runs. The hooks the event needs run
-   * now, once: a resourceId function, and identify, whose answer the record
-   * reuses (an async identify's event is added when it answers, if the span
-   * is still recording then).
+   * the listener that records the action runs.
    */
-  const addEventOnHead = (req: Request, res: Response, context: AuditContext, span: Span) => {
+  const addEventOnHead = (state: RequestState, span: NonNullable<RequestState['span']>) => {
+    const { res } = state.exchange;
     const writeHead = res.writeHead;
     res.writeHead = function auditedWriteHead(this: Response, ...args: Parameters<Response['writeHead']>) {
       res.writeHead = writeHead;
       const result = writeHead.apply(this, args);
-      if (context.action !== null && span.isRecording()) {
-        const resourceIdHook = resourceIdHooks.get(context);
-        if (resourceIdHook) {
-          resourceIdHooks.delete(context);
-          try {
-            const id = resourceIdHook(req, res);
-            if (id != null) context.resourceId = String(id);
-          } catch (cause) {
-            const message = cause instanceof Error ? cause.message : String(cause);
-            auditor.reportError(new AuditError('hook_failed', `resourceId threw: ${message}`, { cause }));
-          }
-        }
-        const facts = { ...factsOf(req, res, context, res.statusCode, false), span };
-        const answer = askIdentify(req, res);
-        if (answer.threw) return result;
-        if (isPromiseLike(answer.value)) {
-          // Too late for a span that ends with the response; in time for one that outlives it.
-          answer.value.then((actor) => addRequestEvent(auditor, context, actor as AuditActor | null, facts), () => {});
-        } else addRequestEvent(auditor, context, answer.value as AuditActor | null | undefined, facts);
-      }
+      kit.addEvent(state.exchange, state.context, { ...factsOf(state, res.statusCode, false), ip: state.exchange.req.ip ?? null, span });
       return result;
     } as Response['writeHead'];
   };
 
-  /** Marks the action of a request; a fail-closed action's response is held until its record is stored. */
-  const assign = (req: Request, res: Response, context: AuditContext, actionType: string) => {
-    context.action = actionType;
-    if (auditor.isRequired(actionType)) holdUntilRecorded(req, res, context);
-  };
-
-  const held = new WeakSet<Response>();
-  const durablyRecorded = new WeakSet<AuditContext>();
-  const resourceIdHooks = new WeakMap<AuditContext, (req: Request, res: Response) => string | null | undefined>();
-  const errored = new WeakSet<Request>();
-  const spans = new WeakMap<Request, Span>();
-
   const middleware: RequestHandler = function auditMiddleware(req, res, next) {
-    const context = createAuditContext();
-    contexts.set(req, context);
-    res.locals.audit = context;
+    const context = kit.enter(req.method, req.path);
     // Captured on entry: the server span is active here, but not in the response's event listeners.
-    const span = activeSpan();
-    if (span) spans.set(req, span);
-    if (span?.isRecording()) addEventOnHead(req, res, context, span);
-    const found = match?.(req.method, req.path);
-    observe(req, res, context);
-    if (found) {
-      context.route = found.route;
-      context.resourceId = found.resource_id;
-      assign(req, res, context, found.action_type);
-    }
+    const state: RequestState = { exchange: { req, res }, context, span: activeSpan(), errored: false, held: false, recorded: false };
+    states.set(req, state);
+    res.locals.audit = context;
+    if (state.span?.isRecording()) addEventOnHead(state, state.span);
+    observe(state);
+    if (kit.isRequired(context)) holdUntilRecorded(state);
     next();
   };
 
   const action = (actionType: ActionTypeOf<C>, actionOptions: ExpressActionOptions = {}): RequestHandler => {
-    if (!Object.hasOwn(auditor.catalog, actionType)) {
-      throw new TypeError(`audit.action: "${String(actionType)}" is not in the catalog`);
-    }
-    const resourceId = actionOptions.resourceId;
-    if (resourceId !== undefined && typeof resourceId !== 'string' && typeof resourceId !== 'function') {
-      throw new TypeError('audit.action: resourceId must be a route parameter name or a function');
-    }
-    return function auditAction(req: Request, res: Response, next: NextFunction) {
-      const context = contexts.get(req);
-      if (!context) {
+    const { resourceId } = actionOptions ?? {};
+    const declaration: ActionDeclaration<Exchange> = kit.declareAction(actionType, {
+      ...(resourceId === undefined ? {} : { resourceId: typeof resourceId === 'function' ? ({ req, res }: Exchange) => resourceId(req, res) : resourceId }),
+    });
+    return tagAction(function auditAction(req: Request, res: Response, next: NextFunction) {
+      const state = states.get(req);
+      if (!state) {
         next(new Error('audit.action() needs the audit middleware: app.use(audit.middleware) before the routes'));
         return;
       }
-      assign(req, res, context, actionType);
-      if (typeof req.route?.path === 'string') context.route = joinRoute(req.baseUrl, req.route.path);
-      if (typeof resourceId === 'string') {
-        const value: string | string[] | undefined = req.params[resourceId];
-        context.resourceId = Array.isArray(value) ? value.join('/') : (value ?? null);
-      }
-      else if (typeof resourceId === 'function') resourceIdHooks.set(context, resourceId);
+      kit.applyAction(state.context, declaration, {
+        route: typeof req.route?.path === 'string' ? joinRoute(req.baseUrl, req.route.path) : null,
+        path: pathOf(req),
+        param: (name) => {
+          const value: string | string[] | undefined = req.params[name];
+          return Array.isArray(value) ? value.join('/') : value;
+        },
+      });
+      if (kit.isRequired(state.context)) holdUntilRecorded(state);
       next();
-    };
+    }, declaration);
   };
 
   const errorHandler: ErrorRequestHandler = function auditErrorHandler(err, req, _res, next) {
-    errored.add(req);
+    const state = states.get(req);
+    if (state) state.errored = true;
     next(err);
   };
 
   const router = (routerOptions: ExpressRouterOptions<C, A>): Router => {
-    const api = createAuditApi<C, A>({ ...routerOptions, auditor });
-    const handle = async (req: Request, res: Response, id: string | undefined) => {
-      const actor = await resolveActor(req, res);
-      const url = `${req.protocol}://${req.get('host') ?? 'localhost'}${req.originalUrl}`;
+    const read = kit.readHandler<A>(routerOptions);
+    const audit = Router();
+    audit.use((req, res, next) => {
       const headers = new Headers();
       for (const [name, value] of Object.entries(req.headers)) {
-        if (value === undefined) continue;
-        headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+        if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
       }
-      const response = await api.handle(new Request(url, { method: req.method, headers }), {
-        actor: actor as A | null,
-        ...(id === undefined ? {} : { id }),
-        route: joinRoute(req.baseUrl, id === undefined ? '/' : '/:id'),
-        ip: req.ip ?? null,
-        request_id: requestIdOf(req) ?? null,
-      });
-      res.status(response.status);
-      response.headers.forEach((value, name) => res.setHeader(name, value));
-      res.send(await response.text());
-    };
-    const audit = Router();
-    audit.get('/', (req, res) => handle(req, res, undefined));
-    audit.get('/:id', (req, res) => handle(req, res, req.params.id));
+      const request = new Request(`${req.protocol}://${req.get('host') ?? 'localhost'}${req.originalUrl}`, { method: req.method, headers });
+      read({ req, res }, request, { base: req.baseUrl, path: req.path })
+        .then(async (response) => {
+          if (!response) return next();
+          res.status(response.status);
+          response.headers.forEach((value, name) => res.setHeader(name, value));
+          res.send(await response.text());
+        })
+        .catch(next);
+    });
     return audit;
   };
 

@@ -171,6 +171,22 @@ describe('honoAudit', () => {
     ]);
   });
 
+  it('records an error rejected by an async handler of a route-map route (c.error) with the status onError chose', async () => {
+    const { app, records } = setup();
+    app.get('/payments/:payment_id', async (c) => {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      if (c.req.param('payment_id') === 'pay_declined') throw new HTTPException(402, { message: 'declined' });
+      return c.json({ id: c.req.param('payment_id') });
+    });
+    app.onError((err, c) => (err instanceof HTTPException ? err.getResponse() : c.text('?', 500)));
+    expect((await app.request('/payments/pay_declined', as('alice'))).status).toBe(402);
+    expect((await app.request('/payments/pay_ok', as('alice'))).status).toBe(200);
+    expect((await records()).map((r) => [r.action_type, r.resource_id, r.outcome, r.status_code])).toEqual([
+      ['get_payment', 'pay_declined', 'failure', 402],
+      ['get_payment', 'pay_ok', 'success', 200],
+    ]);
+  });
+
   it('records a thrown non-Error, which Hono rethrows, as a 500 failure and lets it through', async () => {
     const { app, audit, records } = setup();
     app.get('/odd', audit.action('get_customer'), () => {
@@ -253,6 +269,22 @@ describe('honoAudit', () => {
     await auditor.flush();
     const [record] = await store.query({ accountId: 'acc_1', filter: {}, order: 'asc', limit: 10 });
     expect(record).toMatchObject({ app_id: 'app_q', request: { request_id: 'corr-1', ip: '203.0.113.9' } });
+  });
+
+  it('reads the client address from the runtime without an ip option: Bun\'s requestIP, Deno\'s remoteAddr', async () => {
+    const store = memoryStore();
+    const auditor = createAuditor({ store, flushIntervalMs: 1 });
+    const audit = honoAudit({ auditor, identify: () => alice });
+    const app = new Hono();
+    app.use(audit.middleware);
+    app.get('/c', audit.action('get_customer'), (c) => c.text('ok'));
+    const bunServer = { requestIP: (request: Request) => (request instanceof Request ? { address: '203.0.113.5', port: 1, family: 'IPv4' } : null) };
+    await app.request('/c', {}, bunServer);
+    await app.request('/c', {}, { remoteAddr: { hostname: '198.51.100.7', port: 2, transport: 'tcp' } });
+    await app.request('/c');
+    await auditor.flush();
+    const records = await store.query({ accountId: 'acc_1', filter: {}, order: 'asc', limit: 10 });
+    expect(records.map((r) => r.request.ip)).toEqual(['203.0.113.5', '198.51.100.7', null]);
   });
 
   it('serves Retrieve Audit Data as a sub-app: 401, 403, 200 and 404, and audits every read', async () => {

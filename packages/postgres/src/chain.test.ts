@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { linkRecords, verify, webCryptoHasher, type AuditRecord } from '@audit-trail/core';
+import { verify, type AuditRecord } from '@audit-trail/core';
+import { linkRecords, webCryptoHasher } from '@audit-trail/core/store';
 import { sampleRecord } from '@audit-trail/store-conformance';
 import pg from 'pg';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';

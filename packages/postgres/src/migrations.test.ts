@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { verify } from '@audit-trail/core';
 import { sampleRecord } from '@audit-trail/store-conformance';
 import pg from 'pg';
 import { afterAll, describe, expect, inject, it } from 'vitest';
@@ -94,15 +95,41 @@ describe('migrations', () => {
     // Back to version 1, but with the chain index already built (as CONCURRENTLY would, ahead of the upgrade).
     await admin.query(`DROP TABLE ${schema}.audit_records_chain_heads`);
     await admin.query(`DROP INDEX ${schema}.audit_records_chain_null`);
-    await admin.query(`DELETE FROM ${schema}.${MIGRATIONS_TABLE} WHERE version = 2`);
+    await admin.query(`DELETE FROM ${schema}.${MIGRATIONS_TABLE} WHERE version >= 2`);
 
     const store = postgresStore({ connectionString: databaseUrl, schema });
     try {
       const fresh = sampleRecord({ account_id: 'acc_old' });
       await store.append([fresh]);
-      expect(await history(schema)).toEqual([1, 2]);
+      expect(await history(schema)).toEqual([1, 2, 3]);
       expect((await store.scanChain!('acc_old', null, 10)).map((l) => [l.seq, l.record.id])).toEqual([[1, fresh.id]]);
       expect((await store.scanUnchained!('acc_old', null, 10)).map((r) => r.id)).toEqual([legacy.id]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('upgrades a version 2 table in place: its chained records still verify, and new ones chain with changes', async () => {
+    const schema = freshSchema();
+    const account = `acc_${randomUUID()}`;
+    const setup = postgresStore({ connectionString: databaseUrl, schema });
+    const legacy = [sampleRecord({ account_id: account }), sampleRecord({ account_id: account })];
+    await setup.append(legacy);
+    await setup.close();
+    // What @audit-trail/postgres wrote before migration 3: the same rows, without the column.
+    await admin.query(`ALTER TABLE ${schema}.audit_records DROP COLUMN changes`);
+    await admin.query(`DELETE FROM ${schema}.${MIGRATIONS_TABLE} WHERE version = 3`);
+
+    const store = postgresStore({ connectionString: databaseUrl, schema });
+    try {
+      const changed = sampleRecord({ account_id: account, changes: { url: { from: 'https://a.example', to: 'https://b.example' } } });
+      await store.append([changed]);
+      expect(await history(schema)).toEqual([1, 2, 3]);
+      expect(await store.get(account, legacy[0]!.id)).toEqual(legacy[0]);
+      expect((await store.get(account, changed.id))?.changes).toEqual(changed.changes);
+      expect(await verify(store)).toMatchObject({ ok: true });
+      const { rows } = await admin.query(`SELECT changes FROM ${schema}.audit_records ORDER BY chain_seq`);
+      expect(rows).toEqual([{ changes: null }, { changes: null }, { changes: changed.changes }]);
     } finally {
       await store.close();
     }

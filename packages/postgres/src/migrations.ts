@@ -83,6 +83,13 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       `CREATE UNIQUE INDEX ${index('heads_null')} ON ${h} ((account_id IS NULL)) WHERE account_id IS NULL`,
     ],
   },
+  {
+    version: 3,
+    description: 'changes: what an action changed, jsonb or NULL when not recorded',
+    // A nullable column without a default: no table rewrite, and existing rows read as NULL
+    // (their records had no changes, and their chain documents none either).
+    statements: ({ qualifiedTable: t }) => [`ALTER TABLE ${t} ADD COLUMN IF NOT EXISTS changes jsonb`],
+  },
 ]);
 
 /** The schema version this code writes and reads. */

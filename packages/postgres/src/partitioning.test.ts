@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { newRecordId, verify, type AuditRecord } from '@audit-trail/core';
+import { verify, type AuditRecord } from '@audit-trail/core';
+import { newRecordId } from '@audit-trail/core/store';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { postgresStore } from './index.ts';
@@ -70,6 +71,7 @@ function aRecord(account: string, created: string): AuditRecord {
     request: { method: null, path: null, route: null, ip: null, user_agent: null, request_id: null },
     trace: null,
     details: { note: 'partitioned' },
+    changes: null,
   };
 }
 

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { AuditError, newRecordId, type AuditRecord, type Store } from '@audit-trail/core';
+import { AuditError, type AuditRecord, type Store } from '@audit-trail/core';
+import { newRecordId } from '@audit-trail/core/store';
 import pg from 'pg';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
 import { postgresStore, type PostgresStoreOptions } from './index.ts';
@@ -44,6 +45,7 @@ function aRecord(fields: Partial<AuditRecord> = {}): AuditRecord {
     request: { method: 'POST', path: '/payments/pay_1/refunds', route: '/payments/:payment_id/refunds', ip: '127.0.0.1', user_agent: 'curl/8.5', request_id: 'req_1' },
     trace: { trace_id: '4bf92f3577b34da6a3ce929d0e0e4736', span_id: '00f067aa0ba902b7' },
     details: {},
+    changes: null,
     ...fields,
   };
 }
@@ -112,7 +114,8 @@ describe('postgresStore', () => {
       const expected = order === 'asc' ? ascending : [...ascending].reverse();
       const walked: AuditRecord[] = [];
       let after: { created: string; id: string } | null = null;
-      for (;;) {
+      for (let pages = 0; ; pages++) {
+        if (pages > records.length) throw new Error(`paging did not end within ${records.length} pages of 2`);
         const page: AuditRecord[] = await store.query({ accountId: account, filter: {}, order, limit: 2, after });
         if (page.length === 0) break;
         walked.push(...page);
@@ -219,7 +222,8 @@ describe('postgresStore', () => {
     const reader = open();
     const walked: AuditRecord[] = [];
     let after: { created: string; id: string } | null = null;
-    for (;;) {
+    for (let pages = 0; ; pages++) {
+      if (pages > 4000 / 500) throw new Error(`paging did not end within ${pages} pages of 500`);
       const page: AuditRecord[] = await reader.query({ accountId: account, filter: {}, order: 'desc', limit: 500, after });
       if (page.length === 0) break;
       walked.push(...page);

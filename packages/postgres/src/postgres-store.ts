@@ -1,22 +1,9 @@
-import {
-  AuditError,
-  compareAccounts,
-  GENESIS_HASH,
-  groupByAccount,
-  linkRecordsSync,
-  resolveChainOption,
-  type AuditRecord,
-  type ChainedRecord,
-  type ChainHasher,
-  type ChainHead,
-  type ChainOptions,
-  type Store,
-  type StoreQuery,
-} from '@audit-trail/core';
+import { AuditError, type AuditChanges, type AuditRecord, type ChainOptions, type Store } from '@audit-trail/core';
+import { compareAccounts, GENESIS_HASH, groupByAccount, linkRecordsSync, resolveChainOption, type ChainedRecord, type ChainHasher, type ChainHead, type StoreQuery } from '@audit-trail/core/store';
 import pg from 'pg';
 import { inTransaction, type PostgresPool, type PostgresQueryable } from './client.ts';
 import { migrate, tableNames, type TableNames } from './migrations.ts';
-import { nodeChainHasher } from './node-hasher.ts';
+import { nodeChainHasher } from '@audit-trail/core/store';
 
 export interface PostgresStoreOptions {
   /**
@@ -92,6 +79,7 @@ const INSERT_COLUMNS = [
   ['trace_id', 'text[]'],
   ['span_id', 'text[]'],
   ['details', 'jsonb[]'],
+  ['changes', 'jsonb[]'],
 ] as const;
 
 /** The chain columns, written after `INSERT_COLUMNS` by a chaining store. */
@@ -106,7 +94,7 @@ const CHAIN_COLUMNS = [
 // reads back exactly as written. The alias must differ from the column: ORDER
 // BY would otherwise sort by the text and leave the indexes unused.
 const SELECT_COLUMNS = `id, account_id, to_char(created AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS created_iso,
-  action_type, resource, resource_id, user_id, user_email, app_id, outcome, status_code, request, trace_id, span_id, details`;
+  action_type, resource, resource_id, user_id, user_email, app_id, outcome, status_code, request, trace_id, span_id, details, changes`;
 
 /** A row as `SELECT_COLUMNS` reads it. */
 interface AuditRow {
@@ -125,6 +113,7 @@ interface AuditRow {
   trace_id: string | null;
   span_id: string | null;
   details: AuditRecord['details'] | string;
+  changes: AuditChanges | string | null;
 }
 
 /**
@@ -461,6 +450,7 @@ function rowValues(r: AuditRecord): unknown[] {
     r.trace?.trace_id ?? null,
     r.trace?.span_id ?? null,
     JSON.stringify(r.details),
+    r.changes == null ? null : JSON.stringify(r.changes),
   ];
 }
 
@@ -521,6 +511,7 @@ function recordOfRow(row: AuditRow): AuditRecord {
     request: fromJson(row.request),
     trace: row.trace_id === null || row.span_id === null ? null : { trace_id: row.trace_id, span_id: row.span_id },
     details: fromJson(row.details),
+    changes: row.changes === null ? null : fromJson(row.changes),
   };
 }
 

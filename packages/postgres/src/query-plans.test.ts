@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { newRecordId, type AuditRecord, type StoreQuery } from '@audit-trail/core';
+import { type AuditRecord } from '@audit-trail/core';
+import { newRecordId, type StoreQuery } from '@audit-trail/core/store';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { tableNames } from './migrations.ts';
@@ -53,6 +54,7 @@ beforeAll(async () => {
           request: { method: null, path: null, route: null, ip: null, user_agent: null, request_id: null },
           trace: null,
           details: {},
+          changes: null,
         };
       });
       await store.append(records);

@@ -6,5 +6,5 @@ export {
 } from './sqlite-store.ts';
 export type { SqliteDatabase, SqliteStatement, SqliteValue } from './database.ts';
 export { SCHEMA_VERSION } from './schema.ts';
-export { nodeChainHasher } from './node-hasher.ts';
+export { nodeChainHasher } from '@audit-trail/core/store';
 export { CHAIN_OBJECTS } from './schema.ts';

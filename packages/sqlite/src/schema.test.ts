@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { AuditError } from '@audit-trail/core';
+import { AuditError, verify } from '@audit-trail/core';
 import Database from 'better-sqlite3';
 import { sampleRecord } from '@audit-trail/store-conformance';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -86,6 +86,39 @@ describe('schema migrations', () => {
     ]);
     expect((await store.scanUnchained!('acc_old', null, 10)).map((r) => r.id)).toEqual(['aud_legacy']);
     await store.close();
+  });
+
+  it('upgrades a version 2 database in place: its chained records still verify, and new ones chain with changes', async () => {
+    const file = path.join(dir, `${crypto.randomUUID()}.db`);
+    const account = 'acc_v2';
+    const first = sqliteStore({ database: file });
+    const legacy = [sampleRecord({ account_id: account }), sampleRecord({ account_id: account })];
+    await first.append(legacy);
+    await first.close();
+    // What @audit-trail/sqlite wrote before migration 3: the same rows, without the column.
+    const db = new Database(file);
+    db.exec(`ALTER TABLE audit_records DROP COLUMN changes; DELETE FROM ${SCHEMA_TABLE} WHERE version = 3;`);
+    expect(schemaVersion(db)).toBe(2);
+    db.close();
+
+    const store = sqliteStore({ database: file });
+    try {
+      const changed = sampleRecord({ account_id: account, changes: { url: { from: 'https://a.example', to: 'https://b.example' } } });
+      await store.append([changed]);
+      expect(await store.get(account, legacy[0]!.id)).toEqual(legacy[0]);
+      expect((await store.get(account, changed.id))?.changes).toEqual(changed.changes);
+      expect(await verify(store)).toMatchObject({ ok: true });
+    } finally {
+      await store.close();
+    }
+    const reopened = new Database(file);
+    opened.push(reopened);
+    expect(schemaVersion(reopened)).toBe(SCHEMA_VERSION);
+    expect(reopened.prepare('SELECT changes FROM audit_records ORDER BY chain_seq').all()).toEqual([
+      { changes: null },
+      { changes: null },
+      { changes: JSON.stringify({ url: { from: 'https://a.example', to: 'https://b.example' } }) },
+    ]);
   });
 
   it('refuses a database whose schema is newer than it knows', () => {

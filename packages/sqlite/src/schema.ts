@@ -32,7 +32,8 @@ export const CHAIN_OBJECTS = Object.freeze({
 /**
  * The migrations, in order. Never edit one that has shipped: add the next.
  * Migration 1 reserved `chain_seq`, `prev_hash` and `hash`; migration 2
- * makes positions unique per account and adds the chain heads.
+ * makes positions unique per account and adds the chain heads; migration 3
+ * adds `changes`.
  */
 export const MIGRATIONS: readonly Migration[] = Object.freeze([
   Object.freeze({
@@ -84,6 +85,12 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       CREATE UNIQUE INDEX ${CHAIN_OBJECTS.headsTable}_account ON ${CHAIN_OBJECTS.headsTable} (account_id);
       CREATE UNIQUE INDEX ${CHAIN_OBJECTS.headsTable}_no_account ON ${CHAIN_OBJECTS.headsTable} ((account_id IS NULL)) WHERE account_id IS NULL;
     `,
+  }),
+  Object.freeze({
+    version: 3,
+    description: 'changes: what an action changed, JSON or NULL when not recorded',
+    // Existing rows get NULL: their records had no changes, and their chain documents none either.
+    sql: `ALTER TABLE audit_records ADD COLUMN changes TEXT;`,
   }),
 ]);
 

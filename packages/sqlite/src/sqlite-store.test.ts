@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { AuditError, memoryStore, newRecordId, type AuditRecord, type Store, type StoreQuery } from '@audit-trail/core';
+import { AuditError, memoryStore, type AuditRecord, type Store } from '@audit-trail/core';
+import { newRecordId, type StoreQuery } from '@audit-trail/core/store';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { SqliteDatabase } from './database.ts';
@@ -53,20 +54,32 @@ function makeRecord(overrides: Partial<AuditRecord> = {}): AuditRecord {
     },
     trace: { trace_id: '4bf92f3577b34da6a3ce929d0e0e4736', span_id: '00f067aa0ba902b7' },
     details: { amount: 100, reason: 'duplicate', nested: { list: [1, 'two', null, true, 1.5] } },
+    changes: null,
     ...overrides,
   };
 }
 
-/** Every record of an account, paging through with `limit` in `order`. */
-async function pageThrough(store: Store, query: Omit<StoreQuery, 'after'>): Promise<string[]> {
+/**
+ * Every record of an account, paging through with `limit` in `order`. Fails
+ * at the first record a page repeats, and after `maxPages` pages: a store that
+ * ignores `after` would otherwise loop for ever (and, its promises resolving
+ * at once, starve the test's timeout).
+ */
+async function pageThrough(store: Store, query: Omit<StoreQuery, 'after'>, maxPages = 1_000): Promise<string[]> {
   const ids: string[] = [];
+  const seen = new Set<string>();
   let after: StoreQuery['after'] = null;
-  for (;;) {
+  for (let pages = 1; pages <= maxPages; pages++) {
     const page = await store.query({ ...query, after });
-    ids.push(...page.map((r) => r.id));
+    for (const { id } of page) {
+      if (seen.has(id)) throw new Error(`page ${pages} repeats record ${id} (limit ${query.limit}, order ${query.order})`);
+      seen.add(id);
+      ids.push(id);
+    }
     if (page.length < query.limit) return ids;
     after = page.at(-1)!;
   }
+  throw new Error(`paging did not end within ${maxPages} pages of ${query.limit}`);
 }
 
 describe('sqliteStore', () => {

@@ -1,26 +1,8 @@
-import {
-  AuditError,
-  compareAccounts,
-  compareKeyset,
-  GENESIS_HASH,
-  groupByAccount,
-  linkRecordsSync,
-  resolveChainOption,
-  wellFormed,
-  type AuditRecord,
-  type ChainedRecord,
-  type ChainHead,
-  type ChainOptions,
-  type JsonValue,
-  type KeysetPosition,
-  type Outcome,
-  type Store,
-  type StoreFilter,
-  type StoreQuery,
-} from '@audit-trail/core';
+import { AuditError, type AuditChanges, type AuditRecord, type ChainOptions, type JsonValue, type Outcome, type Store } from '@audit-trail/core';
+import { compareAccounts, compareKeyset, GENESIS_HASH, groupByAccount, linkRecordsSync, resolveChainOption, wellFormed, type ChainedRecord, type ChainHead, type KeysetPosition, type StoreFilter, type StoreQuery } from '@audit-trail/core/store';
 import { createRequire } from 'node:module';
 import { inTransaction, isSqliteDatabase, type SqliteDatabase, type SqliteStatement, type SqliteValue } from './database.ts';
-import { nodeChainHasher } from './node-hasher.ts';
+import { nodeChainHasher } from '@audit-trail/core/store';
 import { CHAIN_OBJECTS, INDEXES, migrate } from './schema.ts';
 
 /** Values of `PRAGMA synchronous` the store offers. */
@@ -77,6 +59,7 @@ const COLUMNS = [
   'trace_id',
   'span_id',
   'details',
+  'changes',
 ] as const;
 
 type AuditRow = { [K in (typeof COLUMNS)[number]]: K extends 'status_code' ? number | bigint | null : string | null };
@@ -363,6 +346,7 @@ function rowOfRecord(record: AuditRecord): SqliteValue[] {
     record.trace?.trace_id ?? null,
     record.trace?.span_id ?? null,
     JSON.stringify(record.details),
+    record.changes == null ? null : JSON.stringify(record.changes),
   ];
 }
 
@@ -389,6 +373,7 @@ function recordOfRow(row: AuditRow): AuditRecord {
     },
     trace: row.trace_id === null ? null : { trace_id: row.trace_id, span_id: row.span_id! },
     details: JSON.parse(row.details!) as { [key: string]: JsonValue },
+    changes: row.changes === null ? null : (JSON.parse(row.changes) as AuditChanges),
   };
 }
 

@@ -1,4 +1,5 @@
-import { newRecordId, UNKNOWN_REQUEST, type AuditRecord } from '@audit-trail/core';
+import { type AuditRecord } from '@audit-trail/core';
+import { newRecordId, UNKNOWN_REQUEST } from '@audit-trail/core/store';
 import { expect } from 'vitest';
 import type { CaseBody, ConformanceCase } from './cases.ts';
 import { appendReversed, idsOf, instant, newAccountId, queryAll, sorted } from './fixtures.ts';
@@ -32,6 +33,15 @@ function roundTripRecords(accountId: string): AuditRecord[] {
       nested: { list: [{ a: 1 }, [], {}, ['x', null, false]], empty: {} },
       '': '',
     },
+    changes: {
+      url: { from: 'https://a.example/hook', to: 'https://b.example/hook' },
+      'retry.max_attempts': { from: 3, to: 5 },
+      'events.2': { from: null, to: 'payment.refunded' },
+      description: { from: 'línea 1\n“quoted” 🧾', to: null },
+      filters: { from: null, to: { nested: [1, 0.1, true, null, {}] } },
+      'key\\.with\\.dots': { from: false, to: true },
+      secret: { from: '[REDACTED]', to: '[REDACTED]' },
+    },
   });
   const everyNullableNull = sampleRecord({
     account_id: accountId,
@@ -46,6 +56,7 @@ function roundTripRecords(accountId: string): AuditRecord[] {
     request: { ...UNKNOWN_REQUEST },
     trace: null,
     details: {},
+    changes: null,
   });
   const aborted = sampleRecord({
     account_id: accountId,
@@ -55,6 +66,8 @@ function roundTripRecords(accountId: string): AuditRecord[] {
     request: { route: null, ip: null, user_agent: '' },
     trace: null,
     details: { reason: 'client closed the connection', retries: 0 },
+    // Recorded, nothing changed: not the same as null.
+    changes: {},
   });
   return [everyFieldSet, everyNullableNull, aborted];
 }

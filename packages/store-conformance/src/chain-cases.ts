@@ -1,4 +1,5 @@
-import { GENESIS_HASH, verify, type AuditRecord, type ChainedRecord, type Store } from '@audit-trail/core';
+import { verify, type AuditRecord, type Store } from '@audit-trail/core';
+import { GENESIS_HASH, type ChainedRecord } from '@audit-trail/core/store';
 import { expect } from 'vitest';
 import type { CaseBody, CaseContext, ConformanceCase } from './cases.ts';
 import { idsOf, instant, newAccountId, SECOND } from './fixtures.ts';

@@ -1,12 +1,5 @@
-import {
-  ORDERS,
-  type AuditRecord,
-  type KeysetPosition,
-  type Order,
-  type Store,
-  type StoreFilter,
-  type StoreQuery,
-} from '@audit-trail/core';
+import { type AuditRecord, type Store } from '@audit-trail/core';
+import { ORDERS, type KeysetPosition, type Order, type StoreFilter, type StoreQuery } from '@audit-trail/core/store';
 import { expect } from 'vitest';
 import { sampleRecord } from './sample-record.ts';
 

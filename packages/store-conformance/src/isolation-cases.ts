@@ -1,4 +1,5 @@
-import { ORDERS, type AuditRecord } from '@audit-trail/core';
+import { type AuditRecord } from '@audit-trail/core';
+import { ORDERS } from '@audit-trail/core/store';
 import { expect } from 'vitest';
 import type { CaseBody, ConformanceCase } from './cases.ts';
 import {

@@ -1,4 +1,5 @@
-import { ORDERS, type AuditRecord, type KeysetPosition, type Order } from '@audit-trail/core';
+import { type AuditRecord } from '@audit-trail/core';
+import { ORDERS, type KeysetPosition, type Order } from '@audit-trail/core/store';
 import { expect } from 'vitest';
 import type { CaseBody, ConformanceCase } from './cases.ts';
 import {

@@ -1,4 +1,5 @@
-import { ORDERS, type AuditRecord, type Store, type StoreFilter } from '@audit-trail/core';
+import { type AuditRecord, type Store } from '@audit-trail/core';
+import { ORDERS, type StoreFilter } from '@audit-trail/core/store';
 import { expect } from 'vitest';
 import type { CaseBody, ConformanceCase } from './cases.ts';
 import {

@@ -1,10 +1,5 @@
-import {
-  auditRecordSchema,
-  newRecordId,
-  type AuditRecord,
-  type AuditRequest,
-  type AuditUser,
-} from '@audit-trail/core';
+import { type AuditRecord, type AuditRequest, type AuditUser } from '@audit-trail/core';
+import { auditRecordSchema, newRecordId } from '@audit-trail/core/store';
 
 /** Fields to change in a {@link sampleRecord}; `user` and `request` are merged field by field. */
 export interface SampleRecordOverrides extends Omit<Partial<AuditRecord>, 'user' | 'request'> {
@@ -38,6 +33,7 @@ export function sampleRecord(overrides: SampleRecordOverrides = {}): AuditRecord
     status_code: 201,
     trace: { trace_id: '4bf92f3577b34da6a3ce929d0e0e4736', span_id: '00f067aa0ba902b7' },
     details: {},
+    changes: null,
     ...fields,
     user: { id: 'usr_alice', email: 'alice@example.com', ...user },
     request: {

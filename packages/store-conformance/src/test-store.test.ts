@@ -1,14 +1,5 @@
-import {
-  GENESIS_HASH,
-  linkRecords,
-  webCryptoHasher,
-  type AuditRecord,
-  type ChainedRecord,
-  type KeysetPosition,
-  type Store,
-  type StoreFilter,
-  type StoreQuery,
-} from '@audit-trail/core';
+import { type AuditRecord, type Store } from '@audit-trail/core';
+import { GENESIS_HASH, linkRecords, webCryptoHasher, type ChainedRecord, type KeysetPosition, type StoreFilter, type StoreQuery } from '@audit-trail/core/store';
 import { describe, expect, it } from 'vitest';
 import type { ConformanceCase } from './cases.ts';
 import { CASE_BODIES, runCase, testStore } from './test-store.ts';

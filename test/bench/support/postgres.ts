@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { startEmbeddedPostgres } from '../../support/embedded-postgres.ts';
+import { startPostgresProcess } from '../../support/postgres-process.ts';
 
 /** A PostgreSQL server the bench may use: its own embedded one, or the one `DATABASE_URL` names. */
 export interface BenchPostgres {
@@ -17,7 +17,7 @@ const PASSWORD = 'audit-trail-bench';
 
 /**
  * `DATABASE_URL` when set; otherwise an embedded PostgreSQL
- * (`test/support/embedded-postgres.ts`, shared with the tests) in a fresh
+ * (`test/support/embedded-postgres.ts`, shared with the tests, run in a child process) in a fresh
  * directory under the system temp directory, on a free port, with PostgreSQL's
  * default durability settings (fsync and synchronous_commit on): the bench
  * measures what production pays.
@@ -27,7 +27,7 @@ export async function startPostgres(): Promise<BenchPostgres> {
   if (existing) {
     return { url: existing, description: 'the server of `DATABASE_URL`', version: await serverVersion(existing), stop: async () => undefined };
   }
-  const server = await startEmbeddedPostgres({ database: DATABASE, password: PASSWORD, dirPrefix: 'audit-trail-bench-pg-', durable: true });
+  const server = await startPostgresProcess({ database: DATABASE, password: PASSWORD, dirPrefix: 'audit-trail-bench-pg-', durable: true });
   try {
     return {
       url: server.url,

@@ -1,4 +1,5 @@
-import { auditRecordSchema, newRecordId, paymentsOsCatalog, type AuditRecord } from '@audit-trail/core';
+import { paymentsOsCatalog, type AuditRecord } from '@audit-trail/core';
+import { auditRecordSchema, newRecordId } from '@audit-trail/core/store';
 
 /** The action types the synthetic records spread over (11, coprime with the other spreads). */
 export const ACTIONS = [
@@ -52,6 +53,7 @@ export function writeRecords(count: number, start: number): AuditRecord[] {
       },
       trace: { trace_id: i.toString(16).padStart(32, '0'), span_id: i.toString(16).padStart(16, '0') },
       details: { request_body: { amount: i % 10_000, currency: 'USD', reason: 'requested_by_customer' } },
+      changes: null,
     };
   }
   // The records must be ones core would hand a store.

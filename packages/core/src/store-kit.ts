@@ -1,0 +1,55 @@
+/**
+ * The store kit: what a store author needs beyond the app API — the `Store`
+ * interface, keyset paging, filters, and the hash chain (linking records as
+ * they are appended, hashers). `@audit-trail/sqlite` and
+ * `@audit-trail/postgres` are written against it.
+ *
+ * @module
+ */
+export {
+  compareKeyset,
+  matchesFilter,
+  ORDERS,
+  type KeysetPosition,
+  type Order,
+  type Store,
+  type StoreFilter,
+  type StoreQuery,
+} from './store.ts';
+export {
+  canonicalJson,
+  CHAIN_VERSION,
+  chainDocument,
+  chainKeyBytes,
+  compareAccounts,
+  GENESIS_HASH,
+  groupByAccount,
+  hashRecord,
+  linkRecords,
+  linkRecordsSync,
+  MIN_CHAIN_KEY_BYTES,
+  resolveChainOption,
+  webCryptoHasher,
+  wellFormed,
+  type ChainedRecord,
+  type ChainHasher,
+  type ChainHead,
+  type ChainKey,
+  type ChainLink,
+  type ChainOptions,
+  type ChainPosition,
+  type SyncChainHasher,
+} from './chain.ts';
+export { nodeChainHasher } from './node-hasher.ts';
+export { newRecordId } from './ids.ts';
+export { auditRecordSchema, UNKNOWN_REQUEST, type AuditRequest, type AuditUser, type JsonValue, type Outcome } from './record.ts';
+export {
+  AUDIT_QUERY_PARAMETERS,
+  auditQuerySchema,
+  DEFAULT_LIMIT,
+  filterOfQuery,
+  MAX_LIMIT,
+  parseAuditQuery,
+  type AuditQuery,
+  type AuditQueryParameter,
+} from './query.ts';

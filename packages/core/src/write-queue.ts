@@ -1,0 +1,214 @@
+import type { AuditorStats } from './auditor.ts';
+import type { ResolvedAuditorOptions } from './auditor-options.ts';
+import { AuditError, toError } from './errors.ts';
+import type { AuditorMetrics } from './otel.ts';
+import type { AuditRecord } from './record.ts';
+
+interface Pending {
+  record: AuditRecord;
+  settle?: (error: AuditError | null) => void;
+}
+
+/** The auditor's write queue: batches, retries, overflow, and the counts of what became of each record. */
+export interface WriteQueue {
+  /**
+   * Queues a record; throws `closed` or `queue_full` (reported) when it cannot.
+   * `settle`, when given, hears once the store has it or failed to take it, and the queue writes at once.
+   */
+  enqueue(record: AuditRecord, settle?: (error: AuditError | null) => void): void;
+  /** Resolves once everything queued before the call has been written or failed. */
+  flush(): Promise<void>;
+  /** Refuses records from now on. */
+  close(): void;
+  readonly stats: AuditorStats;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Creates the write queue of an auditor over its store. */
+export function createWriteQueue(
+  config: Pick<
+    ResolvedAuditorOptions,
+    'store' | 'batchSize' | 'flushIntervalMs' | 'maxQueueSize' | 'overflow' | 'retries' | 'initialDelayMs' | 'maxDelayMs' | 'isTransient' | 'reportError'
+  >,
+  telemetry: AuditorMetrics,
+): WriteQueue {
+  const { store, batchSize, flushIntervalMs, maxQueueSize, overflow, retries, initialDelayMs, maxDelayMs, isTransient, reportError } = config;
+  const stats: AuditorStats = { queued: 0, written: 0, dropped: 0, failed: 0, retried: 0 };
+  let queue: Pending[] = [];
+  let writing: Promise<void> | null = null;
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  let closed = false;
+
+  const schedule = (): void => {
+    if (queue.length >= batchSize) {
+      if (timer) clearTimeout(timer);
+      timer = null;
+      void drain();
+    } else if (!timer && !writing) {
+      timer = setTimeout(() => {
+        timer = null;
+        void drain();
+      }, flushIntervalMs);
+    }
+  };
+
+  /** One call of the store, timed for the write-duration metric. */
+  const append = async (records: AuditRecord[]): Promise<void> => {
+    const started = performance.now();
+    let failed = true;
+    try {
+      await store.append(records);
+      failed = false;
+    } finally {
+      telemetry.writeDuration((performance.now() - started) / 1000, failed);
+    }
+  };
+
+  /** Appends one batch, retrying transient failures with exponential backoff and full jitter. */
+  const writeBatch = async (records: AuditRecord[]): Promise<void> => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await append(records);
+        return;
+      } catch (cause) {
+        if (attempt >= retries || !isTransient(cause)) throw cause;
+        stats.retried += records.length;
+        await sleep(Math.random() * Math.min(maxDelayMs, initialDelayMs * 2 ** attempt));
+      }
+    }
+  };
+
+  const settleWritten = (batch: Pending[]): void => {
+    stats.written += batch.length;
+    stats.queued -= batch.length;
+    telemetry.written(batch.length);
+    for (const pending of batch) pending.settle?.(null);
+  };
+
+  const settleFailed = (batch: Pending[], cause: unknown): void => {
+    const failure = new AuditError('store_failed', `the store failed to take ${batch.length} record(s): ${toError(cause).message}`, {
+      cause,
+      records: batch.length,
+    });
+    // Moved from queued to failed before onError runs, so that it sees consistent stats.
+    stats.failed += batch.length;
+    stats.queued -= batch.length;
+    telemetry.failed(batch.length);
+    reportError(failure);
+    for (const pending of batch) pending.settle?.(failure);
+  };
+
+  /** One attempt, no retry: the error, or `null` once the store has the records. */
+  const attempt = async (batch: Pending[]): Promise<unknown> => {
+    try {
+      await append(batch.map((p) => p.record));
+      settleWritten(batch);
+      return null;
+    } catch (cause) {
+      return cause ?? new Error('append failed');
+    }
+  };
+
+  /** Halves a failing part until the records the store refuses stand alone. */
+  const isolate = async (batch: Pending[], cause: unknown): Promise<void> => {
+    if (batch.length === 1) return settleFailed(batch, cause);
+    const half = Math.ceil(batch.length / 2);
+    for (const part of [batch.slice(0, half), batch.slice(half)]) {
+      const error = await attempt(part);
+      if (error !== null) await isolate(part, error);
+    }
+  };
+
+  /**
+   * Writes a batch with retries and settles its records. When it still fails,
+   * each half is tried once: if both fail, the store is down and the batch
+   * fails whole; if one goes through, the batch held a record the store
+   * refuses (a NUL character for PostgreSQL, say), which is isolated by
+   * halving, so that one bad record cannot take good ones down with it.
+   */
+  const writePending = async (batch: Pending[]): Promise<void> => {
+    let cause: unknown;
+    try {
+      await writeBatch(batch.map((p) => p.record));
+      return settleWritten(batch);
+    } catch (error) {
+      cause = error;
+    }
+    if (batch.length === 1) return settleFailed(batch, cause);
+    const half = Math.ceil(batch.length / 2);
+    const left = batch.slice(0, half);
+    const right = batch.slice(half);
+    const leftError = await attempt(left);
+    const rightError = await attempt(right);
+    if (leftError !== null && rightError !== null) return settleFailed([...left, ...right], cause);
+    if (leftError !== null) await isolate(left, leftError);
+    if (rightError !== null) await isolate(right, rightError);
+  };
+
+  /** Writes batches one at a time, in queue order, until the queue is empty. */
+  const drain = (): Promise<void> => {
+    if (writing) return writing;
+    writing = (async () => {
+      while (queue.length > 0) {
+        const batch = queue.length <= batchSize ? queue : queue.slice(0, batchSize);
+        queue = queue.length <= batchSize ? [] : queue.slice(batchSize);
+        await writePending(batch);
+      }
+    })().finally(() => {
+      writing = null;
+      // Records queued while the last batch was being written still need a timer.
+      if (queue.length > 0) schedule();
+    });
+    return writing;
+  };
+
+  const refuse = (code: 'closed' | 'queue_full', record: AuditRecord): AuditError => {
+    stats.dropped++;
+    telemetry.dropped(1, code);
+    const error = new AuditError(
+      code,
+      code === 'closed'
+        ? `the auditor is closed; ${record.action_type} ${record.id} was not recorded`
+        : `the write queue is full (${maxQueueSize}); ${record.action_type} ${record.id} was not recorded`,
+      { records: 1 },
+    );
+    reportError(error);
+    return error;
+  };
+
+  const enqueue = (record: AuditRecord, settle?: (error: AuditError | null) => void): void => {
+    if (closed) throw refuse('closed', record);
+    if (stats.queued >= maxQueueSize) {
+      // Under drop-oldest the oldest record still waiting makes room, unless the new one is awaited:
+      // a caller waiting for durability is told at once rather than displacing another record.
+      const oldest = overflow === 'drop-oldest' && !settle && queue.length > 0 ? queue.shift()! : null;
+      if (!oldest) throw refuse('queue_full', record);
+      stats.queued--;
+      const error = refuse('queue_full', oldest.record);
+      oldest.settle?.(error);
+    }
+    queue.push(settle ? { record, settle } : { record });
+    stats.queued++;
+    if (settle) {
+      // Someone is waiting: write now rather than after the batch interval.
+      if (timer) clearTimeout(timer);
+      timer = null;
+      void drain();
+    } else schedule();
+  };
+
+
+  return {
+    enqueue,
+    async flush() {
+      if (timer) clearTimeout(timer);
+      timer = null;
+      while (queue.length > 0 || writing) await drain();
+    },
+    close() {
+      closed = true;
+    },
+    stats,
+  };
+}

@@ -1,0 +1,8 @@
+export {
+  fastifyAudit,
+  type FastifyAudit,
+  type FastifyAuditOptions,
+  type FastifyAuditRoute,
+  type FastifyResourceId,
+  type FastifyRouterOptions,
+} from './audit.ts';

@@ -1,0 +1,49 @@
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { EmbeddedPostgresOptions, RunningServer } from './embedded-postgres.ts';
+
+const SERVER_SCRIPT = fileURLToPath(new URL('./postgres-server.ts', import.meta.url));
+const START_TIMEOUT_MS = 120_000;
+
+/**
+ * Starts an embedded PostgreSQL in a child process of its own and resolves
+ * with its URL.
+ *
+ * `embedded-postgres` installs an exit hook (`async-exit-hook`) that calls
+ * `process.exit(0)` as Node is about to exit; in the test runner's process that
+ * would replace the exit code a failed run has set. So the library is only
+ * ever loaded in this child: the test runner's exit code is its own.
+ * The child stops the server when told (`stop()`) or when this process goes
+ * away (its stdin closes).
+ */
+export function startPostgresProcess(options: EmbeddedPostgresOptions): Promise<RunningServer> {
+  const child = spawn(process.execPath, ['--import', 'tsx', SERVER_SCRIPT, JSON.stringify(options)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return new Promise<RunningServer>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`embedded PostgreSQL did not start within ${START_TIMEOUT_MS / 1000} s`));
+    }, START_TIMEOUT_MS);
+    const lines = createInterface({ input: child.stdout });
+    lines.once('line', (line) => {
+      clearTimeout(timer);
+      const message = JSON.parse(line) as { url?: string; error?: string };
+      if (!message.url) return reject(new Error(message.error ?? 'embedded PostgreSQL did not start'));
+      resolve({
+        url: message.url,
+        async stop() {
+          child.stdin.end();
+          const code = await exited;
+          if (code !== 0) throw new Error(`the embedded PostgreSQL process exited with ${code} while stopping`);
+        },
+      });
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`the embedded PostgreSQL process exited with ${code} before it started`));
+    });
+  });
+}
