@@ -2,7 +2,8 @@ import type { ActionInput } from './auditor.ts';
 import type { Catalog } from './catalog.ts';
 import { AuditError, toError } from './errors.ts';
 import { newRecordId } from './ids.ts';
-import { auditRecordSchema, outcomeOfStatus, UNKNOWN_REQUEST, type AuditRecord, type AuditRequest } from './record.ts';
+import { isChangesShape } from './changes.ts';
+import { auditRecordSchema, outcomeOfStatus, UNKNOWN_REQUEST, type AuditChanges, type AuditRecord, type AuditRequest } from './record.ts';
 import type { Redactor } from './redact.ts';
 
 function nullableString(value: unknown): string | null {
@@ -72,6 +73,10 @@ export function createStamper(catalog: Catalog, redactor: Redactor | null): (inp
     if (!(time >= 0 && time <= MAX_TIME)) {
       throw new AuditError('invalid_record', 'completed_at must be a valid Date between 1970 and 9999');
     }
+    const changes = input.changes ?? null;
+    if (changes !== null && !isChangesShape(changes)) {
+      throw new AuditError('invalid_record', 'changes must be null or an object of { from, to } entries keyed by path');
+    }
     const status = input.status_code ?? null;
     const outcome = input.outcome ?? (status === null ? 'success' : outcomeOfStatus(status));
     const req = input.request;
@@ -100,11 +105,12 @@ export function createStamper(catalog: Catalog, redactor: Redactor | null): (inp
       // Only the contract's fields: whatever else a trace object carries is not stored.
       trace: input.trace ? { trace_id: input.trace.trace_id, span_id: input.trace.span_id } : null,
       details: redactor ? input.details : (structuredClone(input.details ?? {}) as AuditRecord['details']),
+      changes: redactor ? changes : changes && (structuredClone(changes) as AuditChanges),
     };
     // One pass over every text field of the record schema, details and changes: no field is left out.
     const record = redactor ? redactor.record(stamped) : stamped;
     // z.json() lets a cycle through; unredacted details with one must fail here, not in a store or a response.
-    if (!redactor) JSON.stringify(record.details);
+    if (!redactor) JSON.stringify([record.details, record.changes]);
     // The common case is checked by hand (zod costs more than the rest of a record); anything the
     // quick check does not vouch for goes through the schema, which decides and names the problem.
     if (redactor && plainlyValid(record)) return record as AuditRecord;
