@@ -13,6 +13,19 @@ import { serveNode } from './node.ts';
 const alice = { user: { id: 'usr_alice', email: 'alice@example.com' }, account_id: 'acc_1' };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** A client of `path` that goes away after `ms`, before the answer. */
+function goAwayAfter(port: number, path: string, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path, headers: { 'x-user': 'alice' } });
+    req.on('error', () => resolve());
+    req.end();
+    setTimeout(() => {
+      req.destroy();
+      resolve();
+    }, ms);
+  });
+}
+
 let server: Server | undefined;
 afterEach(async () => {
   await new Promise((resolve) => server?.close(resolve) ?? resolve(undefined));
@@ -51,15 +64,7 @@ describe('honoAudit on @hono/node-server', () => {
     });
     const port = await listen();
     const started = Date.now();
-    await new Promise<void>((resolve) => {
-      const req = httpRequest({ host: '127.0.0.1', port, path: '/slow', headers: { 'x-user': 'alice' } });
-      req.on('error', () => resolve());
-      req.end();
-      setTimeout(() => {
-        req.destroy();
-        resolve();
-      }, 50);
-    });
+    await goAwayAfter(port, '/slow', 50);
     await sleep(100);
     const list = await records();
     expect(signalled).toBe(true);
@@ -91,15 +96,7 @@ describe('honoAudit on @hono/node-server', () => {
     server = serveNode(app, 0, '127.0.0.1');
     await new Promise((resolve) => server!.once('listening', resolve));
     const { port } = server.address() as AddressInfo;
-    await new Promise<void>((resolve) => {
-      const req = httpRequest({ host: '127.0.0.1', port, path: '/payments/pay_gone', headers: { 'x-user': 'alice' } });
-      req.on('error', () => resolve());
-      req.end();
-      setTimeout(() => {
-        req.destroy();
-        resolve();
-      }, 50);
-    });
+    await goAwayAfter(port, '/payments/pay_gone', 50);
     await sleep(400);
     await auditor.flush();
     const list = await store.query({ accountId: 'acc_1', filter: {}, order: 'asc', limit: 100 });
