@@ -28,9 +28,15 @@ export function startPostgresProcess(options: EmbeddedPostgresOptions): Promise<
       reject(new Error(`embedded PostgreSQL did not start within ${START_TIMEOUT_MS / 1000} s`));
     }, START_TIMEOUT_MS);
     const lines = createInterface({ input: child.stdout });
-    lines.once('line', (line) => {
+    const onLine = (line: string) => {
+      let message: { url?: string; error?: string };
+      try {
+        message = JSON.parse(line) as typeof message;
+      } catch {
+        return; // Not the server's answer (a warning a loader printed, say).
+      }
+      lines.off('line', onLine);
       clearTimeout(timer);
-      const message = JSON.parse(line) as { url?: string; error?: string };
       if (!message.url) return reject(new Error(message.error ?? 'embedded PostgreSQL did not start'));
       resolve({
         url: message.url,
@@ -40,7 +46,8 @@ export function startPostgresProcess(options: EmbeddedPostgresOptions): Promise<
           if (code !== 0) throw new Error(`the embedded PostgreSQL process exited with ${code} while stopping`);
         },
       });
-    });
+    };
+    lines.on('line', onLine);
     void exited.then((code) => {
       clearTimeout(timer);
       reject(new Error(`the embedded PostgreSQL process exited with ${code} before it started`));
