@@ -13,6 +13,8 @@ interface Fixtures {
   app: string;
   provider: string;
   webhook: string;
+  /** A webhook of its own for the DELETE case, so that no other case depends on the order they run in. */
+  doomedWebhook: string;
   flow: string;
   invitation: string;
 }
@@ -50,7 +52,7 @@ const ROUTES: RouteCase[] = [
   { action: 'update_provider_configuration', method: 'patch', route: '/providers/:provider_id', path: (f) => `/providers/${f.provider}`, body: { enabled: true }, status: 200, resourceId: (f) => f.provider },
   { action: 'create_webhook_configuration', method: 'post', route: '/webhooks', path: () => '/webhooks', body: { url: 'https://example.com/hook' }, status: 201, resourceId: (_f, b) => b.id },
   { action: 'update_webhook_configuration', method: 'patch', route: '/webhooks/:webhook_id', path: (f) => `/webhooks/${f.webhook}`, body: { url: 'https://example.com/h2' }, status: 200, resourceId: (f) => f.webhook },
-  { action: 'delete_webhook_configuration', method: 'delete', route: '/webhooks/:webhook_id', path: (f) => `/webhooks/${f.webhook}`, status: 204, resourceId: (f) => f.webhook },
+  { action: 'delete_webhook_configuration', method: 'delete', route: '/webhooks/:webhook_id', path: (f) => `/webhooks/${f.doomedWebhook}`, status: 204, resourceId: (f) => f.doomedWebhook },
   { action: 'create_decision_engine_flow', method: 'post', route: '/flows', path: () => '/flows', body: { name: 'risk' }, status: 201, resourceId: (_f, b) => b.id },
   { action: 'deactivate_decision_engine_flow', method: 'delete', route: '/flows/:flow_id/rules', path: (f) => `/flows/${f.flow}/rules`, status: 204, resourceId: (f) => f.flow },
   { action: 'generate_report', method: 'post', route: '/reports', path: () => '/reports', body: { kind: 'daily' }, status: 201, resourceId: (_f, b) => b.id },
@@ -73,6 +75,7 @@ async function createFixtures(server: ExampleServer): Promise<Fixtures> {
     app: await id('/apps', { name: 'US shop' }),
     provider: await id('/providers', { provider: 'acquirer' }),
     webhook: await id('/webhooks', { url: 'https://example.com/x' }),
+    doomedWebhook: await id('/webhooks', { url: 'https://example.com/doomed' }),
     flow: await id('/flows', { name: 'fraud' }),
     invitation: await id('/users/invitations', { email: 'eve@example.com' }),
   };
