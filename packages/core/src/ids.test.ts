@@ -1,5 +1,12 @@
-import { describe, expect, it } from 'vitest';
-import { newRecordId } from './ids.ts';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+
+// The generator keeps the last time it used (ids are strictly increasing within a
+// process), so each test loads a fresh copy of the module: the tests hold in any order.
+let newRecordId: typeof import('./ids.ts').newRecordId;
+beforeEach(async () => {
+  vi.resetModules();
+  ({ newRecordId } = await import('./ids.ts'));
+});
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 const FORMAT = /^aud_[0-9A-HJKMNP-TV-Z]{26}$/;
@@ -11,8 +18,6 @@ function timeOf(id: string): number {
   return t;
 }
 
-// Ids are strictly increasing within a process, so each test uses times later
-// than those of the tests before it.
 describe('newRecordId', () => {
   it('is aud_ and 26 Crockford base32 symbols, with the current time in front', () => {
     const before = Date.now();
