@@ -178,13 +178,19 @@ describe('audit-trail CLI on a SQLite file', () => {
   });
 
   it('checkpoint, then truncation: unseen without the checkpoint once the head row is moved back, named with it', async () => {
+    // Truncates a copy: the other cases of this file read the whole store, in any order (--sequence.shuffle).
+    const copy = path.join(dir, 'truncated.db');
+    const source = db();
+    await source.backup(copy);
+    source.close();
+    const store = `sqlite:${copy}`;
     const checkpointFile = path.join(dir, 'checkpoint.json');
     const env = { AUDIT_SIGNING_KEY: SIGNING_KEY };
     const made = await cli(['checkpoint', '--store', store, '--signing-key-env', 'AUDIT_SIGNING_KEY', '--out', checkpointFile], env);
     expect(made.code).toBe(0);
     expect(JSON.parse(fs.readFileSync(checkpointFile, 'utf8'))).toMatchObject({ format: 'audit-trail-checkpoint/v1', heads: [{ account: ACME, seq: 1000 }, { account: GLOBEX, seq: 1000 }] });
 
-    const handle = db();
+    const handle = new Database(copy);
     handle.prepare('DELETE FROM audit_records WHERE account_id = ? AND chain_seq > 995').run(ACME);
     const head = handle.prepare('SELECT hash FROM audit_records WHERE account_id = ? AND chain_seq = 995').get(ACME) as { hash: string };
     handle.prepare('UPDATE audit_chain_heads SET seq = 995, hash = ? WHERE account_id = ?').run(head.hash, ACME);
@@ -235,14 +241,22 @@ describe('audit-trail CLI on PostgreSQL', () => {
     const updated = await cli(['verify', ...flags, '--key-env', 'AUDIT_CHAIN_KEY', '--format', 'json'], env);
     expect(updated.code).toBe(1);
     expect(JSON.parse(updated.stdout)).toMatchObject({ ok: false, account: GLOBEX, seq: 1000, record_id: target.id, kind: 'modified' });
+    // Each tampering is undone, so the other cases see an intact store in any order (--sequence.shuffle).
+    await admin.query(`UPDATE ${schema}.audit_records SET created = created - interval '1 millisecond' WHERE id = $1`, [target.id]);
 
     const first = (await admin.query(`SELECT id FROM ${schema}.audit_records WHERE account_id = $1 AND chain_seq IN (1, 2) ORDER BY chain_seq`, [ACME])).rows as Array<{ id: string }>;
-    await admin.query(`DELETE FROM ${schema}.audit_records WHERE id = $1`, [first[0]!.id]);
+    const victim = (await admin.query(`DELETE FROM ${schema}.audit_records WHERE id = $1 RETURNING *`, [first[0]!.id])).rows[0] as Record<string, unknown>;
     const deleted = await cli(['verify', ...flags, '--key-env', 'AUDIT_CHAIN_KEY', '--account', ACME], env);
     expect(deleted.code).toBe(1);
     expect(deleted.stdout).toContain('chain broken: deleted');
     expect(deleted.stdout).toContain('seq:     1\n');
     expect(deleted.stdout).toContain(`record:  ${first[1]!.id}`);
+    const columns = Object.keys(victim);
+    await admin.query(
+      `INSERT INTO ${schema}.audit_records (${columns.join(', ')}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')})`,
+      Object.values(victim),
+    );
+    expect((await cli(['verify', ...flags, '--key-env', 'AUDIT_CHAIN_KEY'], env)).code).toBe(0);
   });
 
   it('query and export read the same records as the store', async () => {
