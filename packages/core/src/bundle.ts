@@ -242,12 +242,13 @@ const isObject = (value: unknown): value is Record<string, unknown> => typeof va
 /**
  * Checks an evidence bundle from its lines alone (no store): the header, every
  * record's hash (when the chain is plain or `chainKey` is given) and links,
- * the line digest, and the checkpoint's signature. Lines are given without
- * their newline, e.g. from `readline`. Never throws for a bad bundle: the
- * result names the line.
+ * the line digest, and the checkpoint's signature. Lines are the file split
+ * at `\n` (`text.split('\n')`): a whole file ends with an empty piece after
+ * the checkpoint line. Never throws for a bad bundle: the result names the
+ * line.
  *
  * @example
- * const result = await verifyBundle(readline.createInterface({ input: fs.createReadStream(file) }), { key: publicKey });
+ * const result = await verifyBundle((await readFile(file, 'utf8')).split('\n'), { key: publicKey });
  * if (!result.ok) console.error(`line ${result.line}: ${result.message}`);
  */
 export async function verifyBundle(lines: AsyncIterable<string> | Iterable<string>, options: VerifyBundleOptions): Promise<BundleVerifyResult> {
@@ -268,11 +269,16 @@ export async function verifyBundle(lines: AsyncIterable<string> | Iterable<strin
   const chains: BundleChain[] = [];
   let current: BundleChain | null = null;
   let records = 0;
+  let ended = false;
 
   for await (const raw of lines) {
     n++;
     if (checkpoint) {
-      if (raw === '' ) continue;
+      // The newline that ends the checkpoint line leaves one empty piece, and nothing else may follow.
+      if (raw === '' && !ended) {
+        ended = true;
+        continue;
+      }
       return broken(n, 'malformed', 'a line follows the checkpoint line: the checkpoint must be last');
     }
     if (raw.includes('\r')) return broken(n, 'malformed', 'a carriage return: bundle lines end with \\n only');
@@ -325,6 +331,7 @@ export async function verifyBundle(lines: AsyncIterable<string> | Iterable<strin
       current.count++;
       records++;
     } else if (value.type === 'checkpoint') {
+      if (raw !== JSON.stringify(value)) return broken(n, 'malformed', 'the checkpoint line is not in the form it was written in (spaces or escapes added)');
       checkpoint = value;
       checkpointDigest = digest;
       continue;
@@ -335,7 +342,8 @@ export async function verifyBundle(lines: AsyncIterable<string> | Iterable<strin
   }
   if (n === 0 || !header) return broken(0, 'malformed', 'empty: not a bundle');
   if (!checkpoint) return broken(n, 'malformed', 'no checkpoint line: the bundle is incomplete (cut short?)');
-  const at = n;
+  if (!ended) return broken(n, 'malformed', 'the checkpoint line does not end with a newline: the file was cut or changed at its end');
+  const at = n - 1;
   const c = checkpoint;
   if (c.algorithm !== 'hmac-sha256' && c.algorithm !== 'ed25519') return broken(at, 'malformed', 'the checkpoint algorithm must be hmac-sha256 or ed25519');
   if (typeof c.signature !== 'string' || !/^[0-9a-f]+$/.test(c.signature)) return broken(at, 'malformed', 'the checkpoint signature must be hex');
