@@ -102,7 +102,7 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
     statements: (names) => {
       const { anchors, holds } = retentionTables(names);
       return [
-        `CREATE TABLE ${anchors} (
+        `CREATE TABLE IF NOT EXISTS ${anchors} (
           account_id text COLLATE "C",
           first_seq bigint NOT NULL,
           seq bigint NOT NULL,
@@ -114,15 +114,15 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
           signature text NOT NULL
         )`,
         `COMMENT ON TABLE ${anchors} IS 'one row per account and prune of the audit table: its chain continues after seq, whose hash was hash'`,
-        `CREATE INDEX ${names.index('prune_anchors_idx')} ON ${anchors} (account_id, seq)`,
-        `CREATE TABLE ${holds} (
+        `CREATE INDEX IF NOT EXISTS ${names.index('prune_anchors_idx')} ON ${anchors} (account_id, seq)`,
+        `CREATE TABLE IF NOT EXISTS ${holds} (
           account_id text COLLATE "C" NOT NULL,
           reason text,
           held_at timestamptz NOT NULL,
           released_at timestamptz
         )`,
         `COMMENT ON TABLE ${holds} IS 'legal holds on accounts of the audit table: no record of an account under an active hold (released_at NULL) is pruned'`,
-        `CREATE UNIQUE INDEX ${names.index('legal_holds_active')} ON ${holds} (account_id) WHERE released_at IS NULL`,
+        `CREATE UNIQUE INDEX IF NOT EXISTS ${names.index('legal_holds_active')} ON ${holds} (account_id) WHERE released_at IS NULL`,
       ];
     },
   },

@@ -110,7 +110,7 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
     version: 5,
     description: 'retention: prune anchors and legal holds',
     sql: `
-      CREATE TABLE ${RETENTION_OBJECTS.anchorsTable} (
+      CREATE TABLE IF NOT EXISTS ${RETENTION_OBJECTS.anchorsTable} (
         account_id TEXT,
         first_seq INTEGER NOT NULL,
         seq INTEGER NOT NULL,
@@ -121,14 +121,14 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
         bundle_digest TEXT NOT NULL,
         signature TEXT NOT NULL
       ) STRICT;
-      CREATE INDEX ${RETENTION_OBJECTS.anchorsTable}_account ON ${RETENTION_OBJECTS.anchorsTable} (account_id, seq);
-      CREATE TABLE ${RETENTION_OBJECTS.holdsTable} (
+      CREATE INDEX IF NOT EXISTS ${RETENTION_OBJECTS.anchorsTable}_account ON ${RETENTION_OBJECTS.anchorsTable} (account_id, seq);
+      CREATE TABLE IF NOT EXISTS ${RETENTION_OBJECTS.holdsTable} (
         account_id TEXT NOT NULL,
         reason TEXT,
         held_at TEXT NOT NULL,
         released_at TEXT
       ) STRICT;
-      CREATE UNIQUE INDEX ${RETENTION_OBJECTS.holdsTable}_active ON ${RETENTION_OBJECTS.holdsTable} (account_id) WHERE released_at IS NULL;
+      CREATE UNIQUE INDEX IF NOT EXISTS ${RETENTION_OBJECTS.holdsTable}_active ON ${RETENTION_OBJECTS.holdsTable} (account_id) WHERE released_at IS NULL;
     `,
   }),
 ]);
