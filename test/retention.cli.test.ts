@@ -99,6 +99,8 @@ describe('audit-trail hold, prune and verify on SQLite', () => {
       { account: 'acc_globex', first_seq: 301, seq: 500, pruned_through: 300 },
       { account: 'acc_held', first_seq: 1, seq: 100, pruned_through: 0 },
     ]);
+    const text = await cli(['verify', '--store', store]);
+    expect(text.stdout).toMatch(/acc_acme: #301–#500, 200 record\(s\), head [0-9a-f]{16}…, continues from the prune anchor at #300/);
 
     // The assessor's machine: no database at all.
     const copy = path.join(dir, 'copy.db');

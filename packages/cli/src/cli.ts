@@ -343,7 +343,8 @@ async function prepareVerify(flags: Flags, io: CliIo): Promise<(store: Store) =>
       const lines = [`intact: ${count(result.verified)} record(s) in ${count(result.accounts.length)} chain(s) verified${checkpoint ? ', checkpoint heads all present' : ''}`];
       for (const chain of result.accounts.slice(0, 50)) {
         const name = chain.account === null ? '(no account)' : printable(chain.account);
-        lines.push(`  ${name}: #${chain.first_seq}–#${chain.seq}, ${count(chain.count)} record(s), head ${chain.hash.slice(0, 16)}…`);
+        const pruned = chain.pruned_through > 0 ? `, continues from the prune anchor at #${chain.pruned_through}` : '';
+        lines.push(`  ${name}: #${chain.first_seq}–#${chain.seq}, ${count(chain.count)} record(s), head ${chain.hash.slice(0, 16)}…${pruned}`);
       }
       if (result.accounts.length > 50) lines.push(`  … and ${count(result.accounts.length - 50)} more chain(s)`);
       await write(io.stdout, `${lines.join('\n')}\n`);

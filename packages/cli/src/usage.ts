@@ -59,7 +59,7 @@ ${STORE_FLAGS}
   --signing-key-env <VAR>    environment variable holding the checkpoint's signing key (default: --key-env's)
   --accept-unchained-before <instant>
                              accept records without a link created before this instant (stored before the upgrade)
-  --accept-pruned-start      accept chains whose oldest records retention deleted
+  --accept-pruned-start      accept chains whose oldest records were deleted by hand (after prune: not needed)
   --format text|json         text (default) or the full result as JSON
   --page-size <n>            records read per query (default 1000)
 
