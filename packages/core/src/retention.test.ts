@@ -82,6 +82,31 @@ describe('prune on the memory store', () => {
   });
 });
 
+describe('a legal hold placed while a prune writes its archive', () => {
+  it('wins: that account keeps its records and gets no anchor, the others are pruned', async () => {
+    const store = memoryStore();
+    await store.append([...Array.from({ length: 150 }, (_, i) => record('acc_a', i)), ...Array.from({ length: 150 }, (_, i) => record('acc_b', i))]);
+    let placed = false;
+    const result = await prune(store, {
+      before,
+      archive: sink(),
+      signingKey: SIGNING_KEY,
+      now: () => NOW,
+      onProgress: ({ phase }) => {
+        if (phase === 'archive' && !placed) {
+          placed = true;
+          void setLegalHold(store, 'acc_b', { reason: 'subpoena' });
+        }
+      },
+    });
+    expect(result.held).toEqual(['acc_b']);
+    expect(result.anchors.map((a) => a.account)).toEqual(['acc_a']);
+    expect(result.deleted).toBe(100);
+    expect((await store.scanChain!('acc_b', null, 1))[0]!.seq).toBe(1);
+    expect(await verify(store)).toMatchObject({ ok: true, verified: 200 });
+  });
+});
+
 describe('evidence bundles', () => {
   it('signs with Ed25519: the public key checks it, another key does not', async () => {
     const pair = (await crypto.subtle.generateKey({ name: 'Ed25519' }, false, ['sign', 'verify'])) as CryptoKeyPair;

@@ -135,7 +135,11 @@ export interface PruneResult {
   anchors: PruneAnchor[];
   /** Records deleted, over all accounts (those of an earlier interrupted prune included). */
   deleted: number;
-  /** Accounts left alone because they are under legal hold. */
+  /**
+   * Accounts left alone because they are under legal hold (also one put
+   * under hold while the archive was written: its records are in the bundle
+   * and still in the store).
+   */
   held: string[];
   /** The bundle's checkpoint. */
   checkpoint: BundleCheckpoint;
@@ -215,7 +219,7 @@ export async function prune(store: Store, options: PruneOptions): Promise<PruneR
     kind: 'prune',
     keyed: hasher.keyed,
     contiguous: true,
-    scope: { account: options.account === undefined ? '*' : options.account, before, min_age_days: minAgeDays },
+    scope: { ...(options.account === undefined ? { accounts: 'all not under legal hold' } : { account: options.account }), before, min_age_days: minAgeDays },
     signingKey: options.signingKey,
     ...(options.digester ? { digester: options.digester } : {}),
   });
@@ -243,12 +247,23 @@ export async function prune(store: Store, options: PruneOptions): Promise<PruneR
         prev = link.hash;
         done++;
       }
-      options.onProgress?.({ phase: 'archive', account: plan.account, done });
       if (page.length < pageSize) break;
+      options.onProgress?.({ phase: 'archive', account: plan.account, done });
       after = page[page.length - 1]!.seq;
     }
+    options.onProgress?.({ phase: 'archive', account: plan.account, done });
   }
   const checkpoint = await writer.finish();
+
+  // A hold placed while the archive was written wins: that account keeps its records (the bundle holds a copy).
+  const heldNow = new Set((await retention.holds()).map((hold) => hold.account));
+  for (const plan of plans) {
+    if (plan.account !== null && heldNow.has(plan.account) && !held.has(plan.account)) {
+      held.add(plan.account);
+      plan.first = 0;
+      plan.leftover = null;
+    }
+  }
 
   // 2. The anchors, before any deletion: a prune interrupted from here on is finished by the next one.
   const created = now.toISOString();
@@ -284,7 +299,7 @@ export async function prune(store: Store, options: PruneOptions): Promise<PruneR
     }
     deleted += done;
   }
-  return { anchors, deleted, held: options.account === undefined ? [...held].sort() : [], checkpoint };
+  return { anchors, deleted, held: [...held].filter((account) => options.account === undefined || account === options.account).sort(), checkpoint };
 }
 
 /** Puts an account under legal hold (`release: true` lifts it); resolves whether anything changed. */
