@@ -149,6 +149,24 @@ describe('audit-trail hold, prune and verify on SQLite', () => {
     expect(await cli(['verify', '--bundle', whole, '--public-key', publicKey])).toMatchObject({ code: 0, stdout: expect.stringMatching(/acc_acme: #301–#500, 200 record/) });
   });
 
+  it('a keyed chain pruned without its key: exit 1, nothing pruned, no partial archive left', async () => {
+    const keyedFile = path.join(dir, 'keyed.db');
+    const keyed = sqliteStore({ database: keyedFile, chain: { key: 'retention-cli-chain-key-0123456!' } });
+    await keyed.append(oldRecords('acc_k', 50));
+    await keyed.close();
+    const out = path.join(dir, 'keyed.ndjson');
+    const args = ['prune', '--store', `sqlite:${keyedFile}`, '--before', before, '--archive', out, '--signing-key-env', 'BUNDLE_KEY'];
+    const refused = await cli(args);
+    expect(refused).toMatchObject({ code: 1, stdout: expect.stringMatching(/does not check at #1 .*nothing was pruned \(if the store was given chain.key/) });
+    expect(fs.existsSync(out)).toBe(false);
+    const pruned = await cli([...args, '--key-env', 'CHAIN_KEY'], { ...ENV, CHAIN_KEY: 'retention-cli-chain-key-0123456!' });
+    expect(pruned).toMatchObject({ code: 0, stdout: expect.stringMatching(/pruned 50 record/) });
+    expect((await cli(['verify', '--bundle', out, '--signing-key-env', 'BUNDLE_KEY'])).stdout).toMatch(/record hashes not recomputed/);
+    expect(
+      (await cli(['verify', '--bundle', out, '--signing-key-env', 'BUNDLE_KEY', '--key-env', 'CHAIN_KEY'], { ...ENV, CHAIN_KEY: 'retention-cli-chain-key-0123456!' })).code,
+    ).toBe(0);
+  });
+
   it('hold --release lets the account be pruned; exit codes from the real command', async () => {
     expect(await cli(['hold', '--store', store, '--account', 'acc_held', '--release'])).toMatchObject({ code: 0, stdout: expect.stringMatching(/released/) });
     expect(await cli(['hold', '--store', store, '--account', 'acc_held', '--release'])).toMatchObject({ code: 0, stdout: expect.stringMatching(/was not under legal hold/) });

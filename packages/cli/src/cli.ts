@@ -629,12 +629,14 @@ async function preparePrune(flags: Flags, io: CliIo): Promise<(store: Store) => 
   return async (store) => {
     const progress = progressLine(io);
     let sink: BundleSink | undefined;
+    let complete = false;
     // Opened only once prune has accepted the request, so that a refusal leaves no file behind.
     const lazy: BundleSink = {
       write: (chunk) => (sink ??= bundleFileSink(archive, '--archive')).write(chunk),
       close: async () => {
         await (sink ??= bundleFileSink(archive, '--archive')).close?.();
         await checkWrittenBundle(archive, signingKey, chainKey);
+        complete = true;
       },
     };
     try {
@@ -658,6 +660,16 @@ async function preparePrune(flags: Flags, io: CliIo): Promise<(store: Store) => 
       if (result.held.length > 0) lines.push(`  left alone, under legal hold: ${result.held.map(printable).join(', ')}`);
       await write(io.stdout, `${lines.join('\n')}\n`);
       return EXIT.ok;
+    } catch (error) {
+      // Failed before the archive was whole: nothing was deleted, and a partial bundle is no evidence.
+      if (sink && !complete) {
+        const open = sink;
+        await Promise.resolve()
+          .then(() => open.close?.())
+          .catch(() => undefined);
+        fs.rmSync(archive, { force: true });
+      }
+      throw error;
     } finally {
       progress.clear();
     }

@@ -237,7 +237,7 @@ export async function prune(store: Store, options: PruneOptions): Promise<PruneR
           throw new RetentionError(
             'chain_broken',
             `prune: the chain of ${plan.account === null ? 'records without an account' : `account ${plan.account}`} does not check at #${link.seq} (${link.record.id}); ` +
-              'run verify: nothing was pruned',
+              `run verify: nothing was pruned${hasher.keyed ? '' : ' (if the store was given chain.key, prune with that key)'}`,
           );
         }
         if (plan.first === 0) plan.first = link.seq;
