@@ -4,7 +4,7 @@
  *   pnpm bench                      every scenario, full length (about 17 minutes on 2 cores)
  *   pnpm bench --quick              every scenario, briefly (CI: checks the suite still works)
  *   pnpm bench --out report.md      also write the report to a file
- *   pnpm bench --only http,query    some scenarios: http, write, query, memory, chain, redact
+ *   pnpm bench --only http,query    some scenarios: http, write, query, memory, chain, redact, prune
  *   pnpm bench --profile express:audit-sqlite [--seconds 10]
  *                                   CPU-profile one contender's server under load; prints its top functions
  *
@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchHttpOverhead } from './http-overhead.ts';
 import { benchMemory } from './memory.ts';
+import { benchPrune } from './prune-bench.ts';
 import { profileContender } from './profile.ts';
 import { benchQueryCost } from './query-cost.ts';
 import { benchRedaction } from './redaction.ts';
@@ -28,7 +29,7 @@ import { machineDescription } from './support/machine.ts';
 import { startPostgres, type BenchPostgres } from './support/postgres.ts';
 import { targetTable, type ScenarioResult, type TargetResult } from './support/targets.ts';
 
-const SCENARIOS = ['http', 'write', 'query', 'memory', 'chain', 'redact'] as const;
+const SCENARIOS = ['http', 'write', 'query', 'memory', 'chain', 'redact', 'prune'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const { values } = parseArgs({
@@ -121,6 +122,7 @@ async function benchAll(): Promise<string> {
   await scenario('query', 'Query cost', () => benchQueryCost({ quick, dir, databaseUrl, log }));
   await scenario('memory', 'Memory', () => benchMemory({ quick, dir, log }));
   await scenario('redact', 'Redaction cost', () => benchRedaction({ quick }));
+  await scenario('prune', 'Retention', () => benchPrune({ quick, dir, log }));
   await scenario('chain', 'Hash chain', async () => {
     const chain = await benchChainIfPresent(databaseUrl);
     return chain ? { markdown: chain, targets: [] } : null;

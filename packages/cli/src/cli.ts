@@ -1,8 +1,29 @@
 import { once } from 'node:events';
 import fs from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { ApiError, CheckpointError, createCheckpoint, defineCatalog, paymentsOsCatalog, verify, type AuditRecord, type Catalog, type Store, type VerifyBreak, type VerifyResult } from '@audit-trail/core';
-import { filterOfQuery, MAX_LIMIT, parseAuditQuery, type KeysetPosition } from '@audit-trail/core/store';
+import {
+  ApiError,
+  bundleWriter,
+  CheckpointError,
+  createCheckpoint,
+  DEFAULT_MIN_AGE_DAYS,
+  defineCatalog,
+  paymentsOsCatalog,
+  prune,
+  RetentionError,
+  setLegalHold,
+  verify,
+  type AuditRecord,
+  type BundleSigningKey,
+  type BundleSink,
+  type BundleVerifyResult,
+  type Catalog,
+  type Store,
+  type VerifyBreak,
+  type VerifyResult,
+} from '@audit-trail/core';
+import { filterOfQuery, matchesFilter, MAX_LIMIT, parseAuditQuery, type KeysetPosition } from '@audit-trail/core/store';
+import { bundleFileSink, bundleIsKeyed, ed25519Key, publicKeyOf, verifyBundleFile } from './bundle-file.ts';
 import { nodeChainHasher } from '@audit-trail/sqlite';
 import { CSV_HEADER, csvLine, jsonLine, printable, recordTable } from './render.ts';
 import { openStore, parseStoreSpec } from './store-spec.ts';
@@ -60,10 +81,33 @@ const COMMANDS = {
     checkpoint: { type: 'string' },
     format: { type: 'string' },
     'page-size': { type: 'string' },
+    bundle: { type: 'string' },
+    'public-key': { type: 'string' },
   },
   query: { ...STORE_OPTIONS, ...FILTER_OPTIONS, limit: { type: 'string' }, format: { type: 'string' } },
-  export: { ...STORE_OPTIONS, ...FILTER_OPTIONS, format: { type: 'string' }, out: { type: 'string' } },
+  export: {
+    ...STORE_OPTIONS,
+    ...FILTER_OPTIONS,
+    format: { type: 'string' },
+    out: { type: 'string' },
+    bundle: { type: 'string' },
+    'key-env': { type: 'string' },
+    'signing-key-env': { type: 'string' },
+    'private-key': { type: 'string' },
+  },
   checkpoint: { ...STORE_OPTIONS, ...CHAIN_OPTIONS, out: { type: 'string' } },
+  prune: {
+    ...STORE_OPTIONS,
+    account: { type: 'string' },
+    before: { type: 'string' },
+    archive: { type: 'string' },
+    'min-age-days': { type: 'string' },
+    'key-env': { type: 'string' },
+    'signing-key-env': { type: 'string' },
+    'private-key': { type: 'string' },
+    'batch-size': { type: 'string' },
+  },
+  hold: { ...STORE_OPTIONS, account: { type: 'string' }, release: { type: 'boolean' }, reason: { type: 'string' } },
 } as const satisfies Record<string, ParseArgsConfig['options']>;
 
 type Command = keyof typeof COMMANDS;
@@ -117,11 +161,24 @@ export async function run(argv: readonly string[], io: CliIo = processIo()): Pro
 
   let store: Store | undefined;
   try {
+    if (name === 'verify' && flags.bundle !== undefined) return await verifyBundleCommand(flags, io);
     const spec = parseStoreSpec(flags.store as string | undefined);
     const prepared = await prepare(name, flags, io);
-    store = openStore(spec, { ...(flags.schema !== undefined ? { schema: flags.schema as string } : {}), ...(flags.table !== undefined ? { table: flags.table as string } : {}) });
+    store = openStore(spec, {
+      ...(flags.schema !== undefined ? { schema: flags.schema as string } : {}),
+      ...(flags.table !== undefined ? { table: flags.table as string } : {}),
+      ...(name === 'prune' || name === 'hold' ? { writable: true } : {}),
+    });
     return await prepared(store);
   } catch (error) {
+    if (error instanceof RetentionError && error.code === 'chain_broken') {
+      await write(io.stdout, `audit-trail ${name}: ${printable(error.message)}\n`);
+      return EXIT.broken;
+    }
+    if (error instanceof RetentionError) {
+      await write(io.stderr, `audit-trail ${name}: refused: ${printable(error.message.replace(/^prune: /, ''))}\n`);
+      return EXIT.usage;
+    }
     if (error instanceof UsageError) {
       await write(io.stderr, `audit-trail ${name}: ${printable(error.message)}\n`);
       return EXIT.usage;
@@ -143,7 +200,11 @@ async function prepare(command: Command, flags: Flags, io: CliIo): Promise<(stor
     case 'query':
       return prepareQuery(flags, io);
     case 'export':
-      return prepareExport(flags, io);
+      return flags.bundle !== undefined ? prepareExportBundle(flags, io) : prepareExport(flags, io);
+    case 'prune':
+      return preparePrune(flags, io);
+    case 'hold':
+      return prepareHold(flags, io);
   }
 }
 
@@ -282,7 +343,8 @@ async function prepareVerify(flags: Flags, io: CliIo): Promise<(store: Store) =>
       const lines = [`intact: ${count(result.verified)} record(s) in ${count(result.accounts.length)} chain(s) verified${checkpoint ? ', checkpoint heads all present' : ''}`];
       for (const chain of result.accounts.slice(0, 50)) {
         const name = chain.account === null ? '(no account)' : printable(chain.account);
-        lines.push(`  ${name}: #${chain.first_seq}–#${chain.seq}, ${count(chain.count)} record(s), head ${chain.hash.slice(0, 16)}…`);
+        const pruned = chain.pruned_through > 0 ? `, continues from the prune anchor at #${chain.pruned_through}` : '';
+        lines.push(`  ${name}: #${chain.first_seq}–#${chain.seq}, ${count(chain.count)} record(s), head ${chain.hash.slice(0, 16)}…${pruned}`);
       }
       if (result.accounts.length > 50) lines.push(`  … and ${count(result.accounts.length - 50)} more chain(s)`);
       await write(io.stdout, `${lines.join('\n')}\n`);
@@ -448,4 +510,186 @@ function fileStream(path: string): fs.WriteStream & OutputStream {
 async function closeFile(stream: fs.WriteStream): Promise<void> {
   stream.end();
   await once(stream, 'finish');
+}
+
+// ----- retention and evidence bundles -------------------------------------------
+
+/** The key a bundle is signed with: `--private-key` (Ed25519, PEM) or `--signing-key-env` (HMAC). */
+async function bundleSigningKey(flags: Flags, io: CliIo): Promise<BundleSigningKey> {
+  const file = flags['private-key'] as string | undefined;
+  const hmac = keyFromEnv(flags, 'signing-key-env', io);
+  if (file !== undefined && hmac !== undefined) throw new UsageError('give --private-key or --signing-key-env, not both');
+  if (file !== undefined) return ed25519Key(file, 'sign', '--private-key');
+  if (hmac !== undefined) return hmac;
+  throw new UsageError('a bundle is signed: give --private-key <ed25519.pem> or --signing-key-env <VAR> (an HMAC key)');
+}
+
+/** Checks the file just written before anything relies on it, with the key that signed it. */
+async function checkWrittenBundle(path: string, signingKey: BundleSigningKey, chainKey: string | undefined): Promise<void> {
+  const key = typeof signingKey === 'string' || signingKey instanceof Uint8Array ? signingKey : await publicKeyOf(signingKey);
+  const result = await verifyBundleFile(path, key, chainKey, chainKey === undefined ? false : undefined);
+  if (!result.ok) throw new Error(`the bundle written to ${path} does not verify (line ${result.line}: ${result.message}); nothing was deleted`);
+}
+
+function describeBundle(path: string, result: BundleVerifyResult): string {
+  if (!result.ok) return `bundle rejected: ${result.code}\n  file:    ${printable(path)}\n  line:    ${result.line === 0 ? '(the file as a whole)' : result.line}\n  detail:  ${printable(result.message)}`;
+  const { header, checkpoint } = result;
+  const lines = [
+    `intact: bundle of ${count(result.records)} record(s) in ${count(checkpoint.chains.length)} chain(s), signed ${checkpoint.algorithm} at ${checkpoint.created}` +
+      (result.hashes_checked ? '' : ' (links and signature checked; record hashes not recomputed: give --key-env with the chain key)'),
+    `  kind: ${header.kind}, written ${header.created}, scope ${printable(JSON.stringify(header.scope))}`,
+  ];
+  for (const chain of checkpoint.chains.slice(0, 50)) {
+    const name = chain.account === null ? '(no account)' : printable(chain.account);
+    lines.push(`  ${name}: #${chain.first_seq}–#${chain.seq}, ${count(chain.count)} record(s), last hash ${chain.hash.slice(0, 16)}…`);
+  }
+  if (checkpoint.chains.length > 50) lines.push(`  … and ${count(checkpoint.chains.length - 50)} more chain(s)`);
+  return lines.join('\n');
+}
+
+async function verifyBundleCommand(flags: Flags, io: CliIo): Promise<number> {
+  const path = flags.bundle as string;
+  if (flags.store !== undefined || flags.checkpoint !== undefined) throw new UsageError('--bundle is checked on its own: give no --store or --checkpoint');
+  const format = (flags.format as string | undefined) ?? 'text';
+  if (format !== 'text' && format !== 'json') throw new UsageError('--format must be text or json');
+  const chainKey = keyFromEnv(flags, 'key-env', io);
+  const publicKeyFile = flags['public-key'] as string | undefined;
+  const hmac = keyFromEnv(flags, 'signing-key-env', io);
+  if (publicKeyFile !== undefined && hmac !== undefined) throw new UsageError('give --public-key or --signing-key-env, not both');
+  const key = publicKeyFile !== undefined ? await ed25519Key(publicKeyFile, 'verify', '--public-key') : hmac;
+  if (key === undefined) throw new UsageError('a bundle is checked against its signature: give --public-key <ed25519-public.pem> or --signing-key-env <VAR>');
+  if (!fs.existsSync(path)) throw new UsageError(`--bundle: no file at ${path}`);
+  const keyed = chainKey === undefined ? bundleIsKeyed(path) : undefined;
+  const result = await verifyBundleFile(path, key, chainKey, keyed);
+  await write(io.stdout, `${format === 'json' ? jsonLine(result) : describeBundle(path, result)}\n`);
+  return result.ok ? EXIT.ok : EXIT.broken;
+}
+
+async function prepareExportBundle(flags: Flags, io: CliIo): Promise<(store: Store) => Promise<number>> {
+  if (flags.out !== undefined || flags.format !== undefined) throw new UsageError('--bundle writes the bundle file itself: give no --out or --format');
+  if (flags.order !== undefined) throw new UsageError('--order: a bundle holds records in chain order');
+  const { account, filter } = parseFilters(flags);
+  const chainKey = keyFromEnv(flags, 'key-env', io);
+  const signingKey = await bundleSigningKey(flags, io);
+  const path = flags.bundle as string;
+  return async (store) => {
+    if (typeof store.scanChain !== 'function') throw new UsageError('--store: the store keeps no hash chain: a bundle needs its links');
+    const contiguous = Object.keys(filter).length === 0;
+    const sink = bundleFileSink(path, '--bundle');
+    const scope: Record<string, unknown> = { account };
+    for (const [parameter, flag] of Object.entries(PARAMETER_FLAGS)) if (flags[flag] !== undefined) scope[parameter] = flags[flag];
+    const writer = await bundleWriter(sink, { kind: 'export', keyed: chainKey !== undefined, contiguous, scope, signingKey, digester: nodeChainHasher() });
+    const progress = progressLine(io);
+    let written = 0;
+    let after: number | null = null;
+    try {
+      for (;;) {
+        const page = await store.scanChain(account, after, 1000);
+        for (const link of page) {
+          if (!matchesFilter(link.record, filter)) continue;
+          await writer.add(link);
+          written++;
+        }
+        progress.update(`exported ${count(written)} records`);
+        if (page.length < 1000) break;
+        after = page[page.length - 1]!.seq;
+      }
+      await writer.finish();
+    } finally {
+      progress.clear();
+    }
+    await checkWrittenBundle(path, signingKey, chainKey);
+    await write(io.stderr, `bundle of ${count(written)} record(s) written to ${printable(path)}\n`);
+    return EXIT.ok;
+  };
+}
+
+function wholeFlag(flags: Flags, flag: string, min: number, max: number): number | undefined {
+  const value = flags[flag] as string | undefined;
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`--${flag} must be a whole number from ${min} to ${max}`);
+  return n;
+}
+
+async function preparePrune(flags: Flags, io: CliIo): Promise<(store: Store) => Promise<number>> {
+  const before = instantFlag(flags, 'before');
+  if (before === undefined) throw new UsageError('--before <instant> is required: records created before it are pruned');
+  const archive = flags.archive as string | undefined;
+  if (archive === undefined || archive === '') {
+    throw new UsageError('--archive <file> is required: the records are written into an evidence bundle before they are deleted (refused: nothing was pruned)');
+  }
+  const minAgeDays = wholeFlag(flags, 'min-age-days', 0, 100_000) ?? DEFAULT_MIN_AGE_DAYS;
+  const batchSize = wholeFlag(flags, 'batch-size', 1, 100_000);
+  const chainKey = keyFromEnv(flags, 'key-env', io);
+  const signingKey = await bundleSigningKey(flags, io);
+  const account = flags.account as string | undefined;
+  if (account === '') throw new UsageError('--account must not be empty');
+  if (fs.existsSync(archive)) throw new UsageError(`--archive: ${archive} exists (a bundle is never overwritten)`);
+  return async (store) => {
+    const progress = progressLine(io);
+    let sink: BundleSink | undefined;
+    let complete = false;
+    // Opened only once prune has accepted the request, so that a refusal leaves no file behind.
+    const lazy: BundleSink = {
+      write: (chunk) => (sink ??= bundleFileSink(archive, '--archive')).write(chunk),
+      close: async () => {
+        await (sink ??= bundleFileSink(archive, '--archive')).close?.();
+        await checkWrittenBundle(archive, signingKey, chainKey);
+        complete = true;
+      },
+    };
+    try {
+      const result = await prune(store, {
+        before,
+        ...(account !== undefined ? { account } : {}),
+        archive: lazy,
+        signingKey,
+        minAgeDays,
+        hasher: nodeChainHasher(chainKey),
+        digester: nodeChainHasher(),
+        ...(batchSize !== undefined ? { batchSize } : {}),
+        onProgress: ({ phase, account: at, done }) =>
+          progress.update(`${phase === 'archive' ? 'archiving' : 'deleting'} ${at === null ? '(no account)' : printable(at)}: ${count(done)} records`),
+      });
+      progress.clear();
+      const lines = [`pruned ${count(result.deleted)} record(s) created before ${before}; archive ${printable(archive)} (${count(result.checkpoint.records)} record(s), signed ${result.checkpoint.algorithm})`];
+      for (const anchor of result.anchors) {
+        lines.push(`  ${anchor.account === null ? '(no account)' : printable(anchor.account)}: #${anchor.first_seq}–#${anchor.seq} removed; the chain continues from the anchor at #${anchor.seq}`);
+      }
+      if (result.held.length > 0) lines.push(`  left alone, under legal hold: ${result.held.map(printable).join(', ')}`);
+      await write(io.stdout, `${lines.join('\n')}\n`);
+      return EXIT.ok;
+    } catch (error) {
+      // Failed before the archive was whole: nothing was deleted, and a partial bundle is no evidence.
+      if (sink && !complete) {
+        const open = sink;
+        await Promise.resolve()
+          .then(() => open.close?.())
+          .catch(() => undefined);
+        fs.rmSync(archive, { force: true });
+      }
+      throw error;
+    } finally {
+      progress.clear();
+    }
+  };
+}
+
+async function prepareHold(flags: Flags, io: CliIo): Promise<(store: Store) => Promise<number>> {
+  const account = flags.account as string | undefined;
+  if (account === undefined || account === '') throw new UsageError('--account <id> is required');
+  if (flags.release && flags.reason !== undefined) throw new UsageError('--reason applies to a new hold, not to --release');
+  return async (store) => {
+    const changed = await setLegalHold(store, account, { ...(flags.release ? { release: true } : {}), ...(flags.reason !== undefined ? { reason: flags.reason as string } : {}) });
+    const what = flags.release
+      ? changed
+        ? `released the legal hold on account ${printable(account)}`
+        : `account ${printable(account)} was not under legal hold`
+      : changed
+        ? `account ${printable(account)} is under legal hold: prune leaves it alone until --release`
+        : `account ${printable(account)} was already under legal hold`;
+    await write(io.stdout, `${what}\n`);
+    return EXIT.ok;
+  };
 }

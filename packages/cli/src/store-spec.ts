@@ -28,18 +28,20 @@ export interface OpenOptions {
   schema?: string;
   /** PostgreSQL table (`--table`). */
   table?: string;
+  /** Open SQLite for writing (`prune`, `hold`); every other command only reads. */
+  writable?: boolean;
 }
 
 /**
  * Opens the store read-only where the database allows it: SQLite read-only
  * (a file that is missing is an error, never created), PostgreSQL with a
- * small pool. The CLI only reads.
+ * small pool. Only `prune` and `hold` write (`writable`).
  */
 export function openStore(spec: StoreSpec, options: OpenOptions = {}): Store {
   if (spec.kind === 'sqlite') {
     if (options.schema !== undefined || options.table !== undefined) throw new UsageError('--schema and --table apply to PostgreSQL only');
     if (!fs.existsSync(spec.file)) throw new UsageError(`--store: no SQLite database at ${spec.file}`);
-    const db = new Database(spec.file, { readonly: true, fileMustExist: true });
+    const db = new Database(spec.file, { readonly: !options.writable, fileMustExist: true });
     try {
       return sqliteStore({ database: db, closeDatabase: true });
     } catch (error) {

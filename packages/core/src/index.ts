@@ -70,3 +70,32 @@ export {
   type CheckpointHead,
   type CreateCheckpointOptions,
 } from './checkpoint.ts';
+export {
+  DEFAULT_MIN_AGE_DAYS,
+  prune,
+  RetentionError,
+  setLegalHold,
+  type LegalHold,
+  type PruneAnchor,
+  type PruneOptions,
+  type PruneResult,
+  type RetentionErrorCode,
+} from './retention.ts';
+export {
+  BUNDLE_FORMAT,
+  bundleWriter,
+  verifyBundle,
+  type BundleAlgorithm,
+  type BundleBroken,
+  type BundleChain,
+  type BundleCheckpoint,
+  type BundleHeader,
+  type BundleIntact,
+  type BundleKind,
+  type BundleSigningKey,
+  type BundleSink,
+  type BundleVerifyKey,
+  type BundleVerifyResult,
+  type BundleWriterOptions,
+  type VerifyBundleOptions,
+} from './bundle.ts';

@@ -9,6 +9,7 @@ import {
   type ChainOptions,
 } from './chain.ts';
 import type { AuditRecord } from './record.ts';
+import type { LegalHold, PruneAnchor, RetentionStorage } from './retention.ts';
 import { compareKeyset, matchesFilter, type Store, type StoreQuery } from './store.ts';
 
 export interface MemoryStoreOptions {
@@ -211,8 +212,35 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
     },
   };
 
+  const retention = memoryRetention({
+    async deleteChain(accountId, fromSeq, throughSeq) {
+      if (closed) throw new Error('memoryStore: closed');
+      await hashed(accountId);
+      const entry = chains.get(accountId);
+      if (!entry) return 0;
+      const gone = new Set<AuditRecord>();
+      const kept: MemoryLink[] = [];
+      let keptHashed = 0;
+      entry.links.forEach((link, index) => {
+        const remove = index < entry.hashed && !link.dropped && link.seq >= fromSeq && link.seq <= throughSeq;
+        if (remove) {
+          gone.add(link.record);
+          ids.delete(link.record.id);
+          links.delete(link.record.id);
+          return;
+        }
+        kept.push(link);
+        if (index < entry.hashed) keptHashed++;
+      });
+      entry.links = kept;
+      entry.hashed = keptHashed;
+      if (gone.size > 0) byAccount.set(accountId, (byAccount.get(accountId) ?? []).filter((record) => !gone.has(record)));
+      return gone.size;
+    },
+  });
+
   return {
-    ...(chain ? chainReader : {}),
+    ...(chain ? { ...chainReader, retention } : {}),
     async append(records) {
       append(records);
     },
@@ -253,6 +281,35 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
 
     async close() {
       closed = true;
+    },
+  };
+}
+
+/** The anchors and holds of a memory store, in memory; the delete is the store's. */
+function memoryRetention(store: Pick<RetentionStorage, 'deleteChain'>): RetentionStorage {
+  const anchors: PruneAnchor[] = [];
+  const holds = new Map<string, LegalHold>();
+  return {
+    async anchors(accountId) {
+      return anchors
+        .filter((anchor) => accountId === undefined || anchor.account === accountId)
+        .sort((a, b) => compareAccounts(a.account, b.account) || a.seq - b.seq)
+        .map((anchor) => ({ ...anchor }));
+    },
+    async addAnchor(anchor) {
+      anchors.push({ ...anchor });
+    },
+    deleteChain: store.deleteChain,
+    async holds() {
+      return [...holds.values()].sort((a, b) => compareAccounts(a.account, b.account)).map((hold) => ({ ...hold }));
+    },
+    async hold(account, reason, at) {
+      if (holds.has(account)) return false;
+      holds.set(account, { account, reason, held_at: at });
+      return true;
+    },
+    async release(account) {
+      return holds.delete(account);
     },
   };
 }

@@ -53,3 +53,12 @@ export {
   type AuditQuery,
   type AuditQueryParameter,
 } from './query.ts';
+export {
+  checkPruneAnchor,
+  DEFAULT_PRUNE_BATCH,
+  pruneAnchorDocument,
+  type LegalHold,
+  type PruneAnchor,
+  type RetentionStorage,
+} from './retention.ts';
+export { nextLineDigest, type BundleRecordLine } from './bundle.ts';

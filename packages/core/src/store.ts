@@ -1,5 +1,6 @@
 import type { ChainedRecord, ChainHead } from './chain.ts';
 import type { AuditRecord, Outcome } from './record.ts';
+import type { RetentionStorage } from './retention.ts';
 
 /** Sort orders of a query: by `created`, then by `id`. */
 export const ORDERS = ['desc', 'asc'] as const;
@@ -104,6 +105,14 @@ export interface Store {
    * included, sorted by account with `null` first.
    */
   chainHeads?(accountId?: string | null): Promise<ChainHead[]>;
+
+  /**
+   * Retention (CHAIN.md, "Retention"): the prune anchors, legal holds and
+   * batched deletes that `prune` and `setLegalHold` use, and whose anchors
+   * `verify` continues pruned chains from. Optional: a store without it
+   * cannot be pruned. Only for a store that keeps the hash chain.
+   */
+  retention?: RetentionStorage;
 }
 
 /** Compares two records by `(created, id)`: negative when `a` sorts first in `asc`. */

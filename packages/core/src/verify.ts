@@ -9,6 +9,7 @@ import {
   type ChainKey,
 } from './chain.ts';
 import { checkCheckpoint, type Checkpoint, type CheckpointHead } from './checkpoint.ts';
+import { checkPruneAnchor, type PruneAnchor } from './retention.ts';
 import type { Store } from './store.ts';
 
 /**
@@ -70,9 +71,11 @@ export interface VerifyOptions {
    */
   acceptUnchainedBefore?: string;
   /**
-   * Accept chains that begin after #1, as retention leaves them: the first
-   * record left is then trusted to link to a deleted one. Off by default,
-   * since deleting the oldest records is otherwise a break.
+   * Accept chains that begin after #1 without a prune anchor, as a delete
+   * by hand leaves them: the first record left is then trusted to link to a
+   * deleted one. Off by default, since deleting the oldest records is
+   * otherwise a break. Not needed after `prune`: its chains continue from a
+   * signed anchor, which `verify` checks.
    */
   acceptPrunedStart?: boolean;
 }
@@ -88,6 +91,8 @@ export interface ChainSummary {
   hash: string;
   /** Records verified in the chain. */
   count: number;
+  /** The last position a prune removed (the chain continues from its signed anchor); 0 when never pruned. */
+  pruned_through: number;
 }
 
 /** Everything verified intact. */
@@ -326,6 +331,8 @@ export async function verify(store: Store, options: VerifyOptions = {}): Promise
   }
 
   const call = { scanChain: scanChain.bind(store), scanUnchained: scanUnchained.bind(store), chainHeads: chainHeads.bind(store) };
+  const retention = store.retention;
+  const anchorsOf = async (account: string | null): Promise<PruneAnchor[]> => (retention ? retention.anchors(account) : []);
   let accounts: Array<string | null>;
   if (single) {
     accounts = [options.account ?? null];
@@ -344,21 +351,43 @@ export async function verify(store: Store, options: VerifyOptions = {}): Promise
     const anchor = anchors.get(account);
     const walk: AccountWalk = { call, account, pageSize, hasher };
 
-    let prev = GENESIS_HASH;
-    let expected = 1;
+    // A pruned chain continues from its newest prune anchor, once every anchor's signature checks.
+    const pruneAnchors = await anchorsOf(account);
+    let pruned: PruneAnchor | undefined;
+    let finding: Finding | null = null;
+    for (const candidate of pruneAnchors) {
+      if (!(await checkPruneAnchor(candidate, hasher))) {
+        finding = {
+          seq: candidate.seq,
+          record_id: null,
+          kind: 'deleted',
+          message:
+            `the prune anchor of ${describe(account)} at #${candidate.seq} (pruned ${candidate.created}) does not match its signature: ` +
+            'it was edited or forged, so the start of the chain cannot be trusted' +
+            (hasher.keyed ? '' : ' (if the store was given chain.key, verify with that key)'),
+        };
+        break;
+      }
+      pruned = candidate;
+    }
+    let prev = pruned?.hash ?? GENESIS_HASH;
+    let expected = (pruned?.seq ?? 0) + 1;
     let first = 0;
     let count = 0;
     let lastId: string | null = null;
-    let finding: Finding | null = null;
     let afterSeq: number | null = null;
 
-    walk: for (;;) {
+    walk: for (; finding === null; ) {
       const page = await call.scanChain(account, afterSeq, pageSize);
       for (const link of page) {
         if (first === 0) {
           first = link.seq;
-          // Retention removed the oldest records: trust the first one left to link to them.
-          if (link.seq > 1 && options.acceptPrunedStart) {
+          if (pruned && link.seq <= pruned.seq) {
+            // A prune still deleting (or interrupted): the records up to its anchor are in its bundle.
+            expected = link.seq;
+            prev = link.prevHash;
+          } else if (!pruned && link.seq > 1 && options.acceptPrunedStart) {
+            // Retention removed the oldest records: trust the first one left to link to them.
             expected = link.seq;
             prev = link.prevHash;
           }
@@ -369,6 +398,15 @@ export async function verify(store: Store, options: VerifyOptions = {}): Promise
         if (link.seq !== expected || link.prevHash !== prev || recomputed !== link.hash) {
           finding = await checkLink(walk, link, expected, prev, lastId, recomputed);
           if (finding) break walk;
+        }
+        if (pruned && link.seq === pruned.seq && link.hash !== pruned.hash) {
+          finding = {
+            seq: link.seq,
+            record_id: link.record.id,
+            kind: 'modified',
+            message: `record #${link.seq} (${link.record.id}) is not the record the prune anchor of ${pruned.created} names (hash ${pruned.hash})`,
+          };
+          break walk;
         }
         if (anchor && link.seq === anchor.seq && link.hash !== anchor.hash) {
           finding = {
@@ -392,7 +430,7 @@ export async function verify(store: Store, options: VerifyOptions = {}): Promise
       afterSeq = page[page.length - 1]!.seq;
     }
 
-    const last = count === 0 ? 0 : expected - 1;
+    const last = expected - 1;
     finding ??= await checkEnd(walk, head, last, prev, lastId);
     if (!finding && anchor && last < anchor.seq && !(options.acceptPrunedStart && first > anchor.seq)) {
       finding = {
@@ -428,7 +466,7 @@ export async function verify(store: Store, options: VerifyOptions = {}): Promise
       }
       return { ok: false, account, ...finding, verified, accounts: summaries };
     }
-    summaries.push({ account, first_seq: first, seq: last, hash: count === 0 ? GENESIS_HASH : prev, count });
+    summaries.push({ account, first_seq: first, seq: last, hash: prev, count, pruned_through: pruned?.seq ?? 0 });
   }
   return { ok: true, verified, accounts: summaries };
 }

@@ -90,7 +90,51 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
     // (their records had no changes, and their chain documents none either).
     statements: ({ qualifiedTable: t }) => [`ALTER TABLE ${t} ADD COLUMN IF NOT EXISTS changes jsonb`],
   },
+  {
+    version: 4,
+    // Reserved for a change being made beside retention; empty here so that versions stay consecutive.
+    description: 'reserved',
+    statements: () => [],
+  },
+  {
+    version: 5,
+    description: 'retention: prune anchors and legal holds',
+    statements: (names) => {
+      const { anchors, holds } = retentionTables(names);
+      return [
+        `CREATE TABLE IF NOT EXISTS ${anchors} (
+          account_id text COLLATE "C",
+          first_seq bigint NOT NULL,
+          seq bigint NOT NULL,
+          hash text NOT NULL,
+          count bigint NOT NULL,
+          before timestamptz NOT NULL,
+          created timestamptz NOT NULL,
+          bundle_digest text NOT NULL,
+          signature text NOT NULL
+        )`,
+        `COMMENT ON TABLE ${anchors} IS 'one row per account and prune of the audit table: its chain continues after seq, whose hash was hash'`,
+        `CREATE INDEX IF NOT EXISTS ${names.index('prune_anchors_idx')} ON ${anchors} (account_id, seq)`,
+        `CREATE TABLE IF NOT EXISTS ${holds} (
+          account_id text COLLATE "C" NOT NULL,
+          reason text,
+          held_at timestamptz NOT NULL,
+          released_at timestamptz
+        )`,
+        `COMMENT ON TABLE ${holds} IS 'legal holds on accounts of the audit table: no record of an account under an active hold (released_at NULL) is pruned'`,
+        `CREATE UNIQUE INDEX IF NOT EXISTS ${names.index('legal_holds_active')} ON ${holds} (account_id) WHERE released_at IS NULL`,
+      ];
+    },
+  },
 ]);
+
+/** The retention tables of one audit table (migration 5), quoted and schema-qualified. */
+export function retentionTables(names: TableNames): { anchors: string; holds: string } {
+  return {
+    anchors: `${quoteIdentifier(names.schema)}.${quoteIdentifier(`${names.table}_prune_anchors`)}`,
+    holds: `${quoteIdentifier(names.schema)}.${quoteIdentifier(`${names.table}_legal_holds`)}`,
+  };
+}
 
 /** The schema version this code writes and reads. */
 export const SCHEMA_VERSION = MIGRATIONS.length;

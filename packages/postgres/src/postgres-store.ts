@@ -1,3 +1,4 @@
+import { postgresRetention } from './prune.ts';
 import { AuditError, type AuditChanges, type AuditRecord, type ChainOptions, type Store } from '@audit-trail/core';
 import { compareAccounts, GENESIS_HASH, groupByAccount, linkRecordsSync, resolveChainOption, type ChainedRecord, type ChainHasher, type ChainHead, type StoreQuery } from '@audit-trail/core/store';
 import pg from 'pg';
@@ -190,7 +191,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       return row ? recordOfRow(row) : null;
     },
 
-    ...(hasher ? chainReader(pool, statements, ready) : {}),
+    ...(hasher ? { ...chainReader(pool, statements, ready), retention: postgresRetention(pool, names, ready) } : {}),
 
     close() {
       closing ??= (async () => {

@@ -7,4 +7,4 @@ export {
 export type { SqliteDatabase, SqliteStatement, SqliteValue } from './database.ts';
 export { SCHEMA_VERSION } from './schema.ts';
 export { nodeChainHasher } from '@audit-trail/core/store';
-export { CHAIN_OBJECTS } from './schema.ts';
+export { CHAIN_OBJECTS, RETENTION_OBJECTS } from './schema.ts';

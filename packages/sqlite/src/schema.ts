@@ -29,11 +29,19 @@ export const CHAIN_OBJECTS = Object.freeze({
   headsTable: 'audit_chain_heads',
 });
 
+/** The tables of retention (migration 5). */
+export const RETENTION_OBJECTS = Object.freeze({
+  /** One row per account and prune: where its chain continues (CHAIN.md, "Retention"). */
+  anchorsTable: 'audit_prune_anchors',
+  /** Legal holds, active while `released_at` is NULL; released ones stay as history. */
+  holdsTable: 'audit_legal_holds',
+});
+
 /**
  * The migrations, in order. Never edit one that has shipped: add the next.
  * Migration 1 reserved `chain_seq`, `prev_hash` and `hash`; migration 2
  * makes positions unique per account and adds the chain heads; migration 3
- * adds `changes`.
+ * adds `changes`; 4 is reserved; 5 adds the retention tables.
  */
 export const MIGRATIONS: readonly Migration[] = Object.freeze([
   Object.freeze({
@@ -92,6 +100,37 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
     // Existing rows get NULL: their records had no changes, and their chain documents none either.
     sql: `ALTER TABLE audit_records ADD COLUMN changes TEXT;`,
   }),
+  Object.freeze({
+    version: 4,
+    // Reserved for a change being made beside retention; empty here so that versions stay consecutive.
+    description: 'reserved',
+    sql: '',
+  }),
+  Object.freeze({
+    version: 5,
+    description: 'retention: prune anchors and legal holds',
+    sql: `
+      CREATE TABLE IF NOT EXISTS ${RETENTION_OBJECTS.anchorsTable} (
+        account_id TEXT,
+        first_seq INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        hash TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        before TEXT NOT NULL,
+        created TEXT NOT NULL,
+        bundle_digest TEXT NOT NULL,
+        signature TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX IF NOT EXISTS ${RETENTION_OBJECTS.anchorsTable}_account ON ${RETENTION_OBJECTS.anchorsTable} (account_id, seq);
+      CREATE TABLE IF NOT EXISTS ${RETENTION_OBJECTS.holdsTable} (
+        account_id TEXT NOT NULL,
+        reason TEXT,
+        held_at TEXT NOT NULL,
+        released_at TEXT
+      ) STRICT;
+      CREATE UNIQUE INDEX IF NOT EXISTS ${RETENTION_OBJECTS.holdsTable}_active ON ${RETENTION_OBJECTS.holdsTable} (account_id) WHERE released_at IS NULL;
+    `,
+  }),
 ]);
 
 /** The schema version this code writes and reads. */
@@ -129,7 +168,7 @@ export function migrate(db: SqliteDatabase, migrations: readonly Migration[] = M
       );
       // Another process may have applied it between our read and our write lock.
       if (schemaVersion(db) >= migration.version) return;
-      db.exec(migration.sql);
+      if (migration.sql.trim() !== '') db.exec(migration.sql);
       db.prepare(`INSERT INTO ${SCHEMA_TABLE} (version, description, applied_at) VALUES (?, ?, ?)`).run(
         migration.version,
         migration.description,

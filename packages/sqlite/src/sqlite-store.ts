@@ -3,6 +3,7 @@ import { compareAccounts, compareKeyset, GENESIS_HASH, groupByAccount, linkRecor
 import { createRequire } from 'node:module';
 import { inTransaction, isSqliteDatabase, type SqliteDatabase, type SqliteStatement, type SqliteValue } from './database.ts';
 import { nodeChainHasher } from '@audit-trail/core/store';
+import { sqliteRetention } from './prune.ts';
 import { CHAIN_OBJECTS, INDEXES, migrate } from './schema.ts';
 
 /** Values of `PRAGMA synchronous` the store offers. */
@@ -210,7 +211,7 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
       return row ? recordOfRow(row) : null;
     },
 
-    ...(chainStatements ? chainReader(chainStatements, assertOpen) : {}),
+    ...(chainStatements ? { ...chainReader(chainStatements, assertOpen), retention: sqliteRetention(db, assertOpen) } : {}),
 
     async close() {
       if (closed) return;
