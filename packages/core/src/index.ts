@@ -29,7 +29,11 @@ export {
   type AuditErrorCode,
 } from './errors.ts';
 export type { RedactionOptions } from './redact.ts';
-export type { Store } from './store.ts';
+export type { StatsBucket, StatsInterval, Store } from './store.ts';
+export { CSV_COLUMNS, CSV_HEADER, csvCell, csvLine } from './csv.ts';
+export type { AuditStats } from './stats.ts';
+export { auditOpenApi, type AuditOpenApiOptions } from './openapi.ts';
+export type { AuditViewerOptions } from './viewer/page.ts';
 export { memoryStore, type MemoryStoreOptions } from './memory-store.ts';
 export {
   createAuditor,

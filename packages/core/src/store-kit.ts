@@ -7,10 +7,15 @@
  * @module
  */
 export {
+  bucketStart,
   compareKeyset,
   matchesFilter,
   ORDERS,
+  STATS_INTERVALS,
   type KeysetPosition,
+  type StatsBucket,
+  type StatsInterval,
+  type StoreStatsQuery,
   type Order,
   type Store,
   type StoreFilter,
