@@ -49,7 +49,9 @@ export type { RouteAction, RouteKey, RouteMap } from './route-map.ts';
 export type { AuditContext } from './http.ts';
 export {
   createAuditApi,
+  matchAuditEndpoint,
   type AuditApi,
+  type AuditEndpoint,
   type AuditApiContext,
   type AuditApiOptions,
   type AuditPage,
