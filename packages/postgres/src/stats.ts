@@ -33,10 +33,12 @@ export function statsStatement(table: string, query: StoreStatsQuery): { text: s
   where.push(`created >= ${param(filter.from)}::timestamptz`, `created < ${param(filter.to)}::timestamptz`);
   const unit = query.interval === 'hour' ? `'hour'` : `'day'`;
   return {
+    // Grouped on the truncated timestamp; only the buckets are formatted as text.
     text:
-      `SELECT to_char(date_trunc(${unit}, created AT TIME ZONE 'UTC'), 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS start, ` +
-      `count(*)::int AS count, (count(*) FILTER (WHERE outcome = 'failure'))::int AS failures ` +
-      `FROM ${table} WHERE ${where.join(' AND ')} GROUP BY 1`,
+      `SELECT to_char(bucket, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS start, count, failures FROM (` +
+      `SELECT date_trunc(${unit}, created AT TIME ZONE 'UTC') AS bucket, count(*)::int AS count, ` +
+      `(count(*) FILTER (WHERE outcome = 'failure'))::int AS failures ` +
+      `FROM ${table} WHERE ${where.join(' AND ')} GROUP BY 1) AS buckets`,
     values,
   };
 }
