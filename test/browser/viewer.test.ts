@@ -186,9 +186,11 @@ for (const app of exampleApps) {
       await expect.poll(() => dialog.isVisible()).toBe(false);
 
       // An update's changes: a from → to table and the JSON.
-      await page.getByLabel('Action types').selectOption(['update_business_unit']);
+      await page.getByLabel('Action types').selectOption(['update_business_unit', 'create_business_unit']);
+      await page.getByLabel('Resource', { exact: true }).selectOption('app');
       await page.getByRole('button', { name: 'Apply filters' }).click();
-      await expect.poll(() => page.locator('#at-rows tr').count()).toBe(1);
+      await expect.poll(() => page.url()).toContain('resource=app');
+      await expect.poll(() => page.locator('#at-rows tr').count()).toBe(2);
       await page.locator('#at-rows tr').first().getByRole('button').click();
       const change = page.locator('#at-detail-changes table tbody tr', { has: page.getByRole('rowheader', { name: 'name', exact: true }) });
       expect(await change.locator('td').allTextContents()).toEqual(['"EU shop"', '"EU shop 2"']);
@@ -200,10 +202,10 @@ for (const app of exampleApps) {
       const csv = readFileSync((await download.path())!, 'utf8').trim().split('\r\n');
       expect(download.suggestedFilename()).toMatch(/^audit-\d{4}-\d{2}-\d{2}\.csv$/);
       expect(csv[0]).toMatch(/^id,created,action_type,/);
-      expect(csv.slice(1).map((line) => line.split(',')[2])).toEqual(['update_business_unit']);
+      expect(csv.slice(1).map((line) => line.split(',')[2])).toEqual(['update_business_unit', 'create_business_unit']);
       const [ndjson] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export NDJSON' }).click()]);
       const lines = readFileSync((await ndjson.path())!, 'utf8').trim().split('\n').map((line) => JSON.parse(line));
-      expect(lines.map((r) => r.action_type)).toEqual(['update_business_unit']);
+      expect(lines.map((r) => [r.action_type, r.resource])).toEqual([['update_business_unit', 'app'], ['create_business_unit', 'app']]);
 
       expect(problems).toEqual([]);
     });

@@ -120,7 +120,10 @@ export function auditOpenApi(catalog: Catalog, options: AuditOpenApiOptions): Js
   const actionTypes = Object.keys(catalog);
   const components: Record<string, JsonSchema> = {};
   const record = component(components, 'AuditRecord', auditRecordSchema);
-  (record.properties as Record<string, JsonSchema>).action_type = { type: 'string', enum: actionTypes };
+  const properties = record.properties as Record<string, JsonSchema>;
+  properties.action_type = { type: 'string', enum: actionTypes };
+  // A record's resource is the one its action type is created in.
+  properties.resource = { type: 'string', enum: [...new Set(Object.values(catalog))].sort() };
   components.AuditPage = {
     type: 'object',
     properties: { data: { type: 'array', items: ref('AuditRecord') }, next_cursor: { type: ['string', 'null'] } },

@@ -143,6 +143,8 @@ function fillForm(view) {
   const f = form();
   const actions = new Set(view.filters.getAll('action_type').flatMap((v) => v.split(',')));
   for (const option of f.elements.action_type.options) option.selected = actions.has(option.value);
+  const resource = view.filters.get('resource');
+  if (resource && ![...f.elements.resource.options].some((o) => o.value === resource)) f.elements.resource.append(el('option', { value: resource, text: resource }));
   for (const name of ['user_id', 'user_email', 'resource', 'resource_id', 'app_id', 'outcome']) f.elements[name].value = view.filters.get(name) ?? '';
   f.elements.from.value = view.filters.has('from') ? localOfInstant(view.filters.get('from')) : '';
   f.elements.to.value = view.filters.has('to') ? localOfInstant(view.filters.get('to')) : '';
@@ -456,6 +458,8 @@ async function loadCatalog() {
   const actionTypes = document.components?.schemas?.AuditRecord?.properties?.action_type?.enum ?? [];
   const select = form().elements.action_type;
   select.replaceChildren(...actionTypes.map((type) => el('option', { value: type, text: type })));
+  const resources = document.components?.schemas?.AuditRecord?.properties?.resource?.enum ?? [];
+  form().elements.resource.replaceChildren(el('option', { value: '', text: 'Any' }), ...resources.map((name) => el('option', { value: name, text: name })));
   catalogLoaded = true;
 }
 
