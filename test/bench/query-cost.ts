@@ -195,7 +195,7 @@ async function measure(
  * secondary indexes are dropped, the rows inserted by prepared statements in a
  * few large transactions, then the indexes re-created from their own SQL.
  */
-function populateSqlite(file: string, total: number): string {
+export function populateSqlite(file: string, total: number): string {
   const started = performance.now();
   void sqliteStore({ database: file }).close(); // the store's schema; its close is synchronous
   const db = new Database(file);
@@ -229,7 +229,7 @@ function populateSqlite(file: string, total: number): string {
 const indexesNote = 'secondary indexes dropped during the load and rebuilt after';
 
 /** Fills the PostgreSQL store's table by `INSERT … SELECT … FROM generate_series`, the same way, then `VACUUM ANALYZE`. */
-async function populatePostgres(client: pg.Client, qualified: string, schema: string, total: number): Promise<string> {
+export async function populatePostgres(client: pg.Client, qualified: string, schema: string, total: number): Promise<string> {
   const started = performance.now();
   const { rows: indexes } = await client.query<{ indexname: string; indexdef: string }>(
     "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = 'audit_records' AND indexname NOT LIKE '%pkey'",

@@ -4,7 +4,7 @@
  *   pnpm bench                      every scenario, full length (about 17 minutes on 2 cores)
  *   pnpm bench --quick              every scenario, briefly (CI: checks the suite still works)
  *   pnpm bench --out report.md      also write the report to a file
- *   pnpm bench --only http,query    some scenarios: http, write, query, memory, chain, redact, prune
+ *   pnpm bench --only http,query    some scenarios: http, write, query, stats, memory, chain, redact, prune
  *   pnpm bench --profile express:audit-sqlite [--seconds 10]
  *                                   CPU-profile one contender's server under load; prints its top functions
  *
@@ -22,6 +22,7 @@ import { benchPrune } from './prune-bench.ts';
 import { profileContender } from './profile.ts';
 import { benchQueryCost } from './query-cost.ts';
 import { benchRedaction } from './redaction.ts';
+import { benchStatsCost } from './stats-cost.ts';
 import { EXPRESS_CONTENDERS, HONO_CONTENDERS, type ContenderName } from './server/protocol.ts';
 import { benchStoreWrite } from './store-write.ts';
 import { killAllChildren } from './support/children.ts';
@@ -29,7 +30,7 @@ import { machineDescription } from './support/machine.ts';
 import { startPostgres, type BenchPostgres } from './support/postgres.ts';
 import { targetTable, type ScenarioResult, type TargetResult } from './support/targets.ts';
 
-const SCENARIOS = ['http', 'write', 'query', 'memory', 'chain', 'redact', 'prune'] as const;
+const SCENARIOS = ['http', 'write', 'query', 'stats', 'memory', 'chain', 'redact', 'prune'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const { values } = parseArgs({
@@ -98,7 +99,7 @@ try {
 async function benchAll(): Promise<string> {
   const machine = machineDescription();
   log(quick ? 'quick run: every scenario, briefly' : 'full run');
-  const needsPostgres = only.has('http') || only.has('write') || only.has('query') || only.has('chain');
+  const needsPostgres = only.has('http') || only.has('write') || only.has('query') || only.has('stats') || only.has('chain');
   if (needsPostgres) {
     postgres = await startPostgres();
     log(`PostgreSQL: ${postgres.version}`);
@@ -120,6 +121,7 @@ async function benchAll(): Promise<string> {
   await scenario('http', 'HTTP overhead', () => benchHttpOverhead({ quick, dir, databaseUrl, log }));
   await scenario('write', 'Store write throughput', () => benchStoreWrite({ quick, dir, databaseUrl, log }));
   await scenario('query', 'Query cost', () => benchQueryCost({ quick, dir, databaseUrl, log }));
+  await scenario('stats', 'Stats cost', () => benchStatsCost({ quick, dir, databaseUrl, log }));
   await scenario('memory', 'Memory', () => benchMemory({ quick, dir, log }));
   await scenario('redact', 'Redaction cost', () => benchRedaction({ quick }));
   await scenario('prune', 'Retention', () => benchPrune({ quick, dir, log }));

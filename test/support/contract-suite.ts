@@ -1,7 +1,8 @@
-import { paymentsOsCatalog, type AuditRecord, type PaymentsOsActionType, type Store } from '@audit-trail/core';
+import { CSV_HEADER, paymentsOsCatalog, type AuditRecord, type PaymentsOsActionType, type Store } from '@audit-trail/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExampleApp, ExampleServer, StoreKind } from './apps.ts';
-import { client, expectError, readAll, readAudit, type DemoName } from './client.ts';
+import { client, expectError, readAll, readAudit, TOKENS, type DemoName } from './client.ts';
+import { openApiChecker, parseCsvLine, Validator, type OpenApiDocument } from './openapi-check.ts';
 
 let unique = 0;
 /** A fresh business unit per test: records of one test are found by `app_id`. */
@@ -518,6 +519,176 @@ export function describeContract(app: ExampleApp, kind: StoreKind): void {
         const stolen = await client(server, 'carol').get(`/audit?app_id=${acme}&limit=1&cursor=${encodeURIComponent(page.next_cursor!)}`);
         expect(stolen.status).toBe(400);
         expectError(stolen.body, 'api_request_error', 'cursor');
+      });
+    });
+
+    describe('export, stats and openapi.json', () => {
+      let document: OpenApiDocument;
+      beforeAll(async () => {
+        const res = await client(server, 'alice').get('/audit/openapi.json');
+        expect(res.status).toBe(200);
+        document = res.body;
+      });
+
+      /** Fetches `path` as `who` (fetch, not supertest: an export is read as the stream it is). */
+      const get = (path: string, who: DemoName | null = 'alice', headers: Record<string, string> = {}) =>
+        fetch(`${server.url}${path}`, { headers: { ...(who ? { authorization: `Bearer ${TOKENS[who]}` } : {}), ...headers } });
+
+      it('openapi.json is an OpenAPI 3.1 document a validator accepts, with the catalog’s action types, and is not audited', async () => {
+        const result = await new Validator().validate(document as unknown as Parameters<Validator["validate"]>[0]);
+        expect(result.errors ?? []).toEqual([]);
+        expect(result.valid).toBe(true);
+        expect(document.openapi).toMatch(/^3\.1\./);
+        expect(Object.keys(document.paths).sort()).toEqual(
+          ['/audit', '/audit/{id}', '/audit/export', '/audit/stats', '/audit/openapi.json', '/audit/ui'].sort(),
+        );
+        const actionParameter = document.paths['/audit']!.get.parameters.find((p: { name: string }) => p.name === 'action_type');
+        expect(actionParameter.schema.items.enum).toEqual(Object.keys(paymentsOsCatalog));
+        const appId = freshAppId();
+        expect((await client(server, 'alice', { 'app-id': appId }).get('/audit/openapi.json')).status).toBe(200);
+        expect((await client(server, 'bob', { 'app-id': appId }).get('/audit/openapi.json')).status).toBe(403);
+        expect((await client(server, undefined, { 'app-id': appId }).get('/audit/openapi.json')).status).toBe(401);
+        expect(await readAll(server, 'alice', `app_id=${appId}`)).toEqual([]);
+      });
+
+      it('real answers of every endpoint validate against the document, errors included', async () => {
+        const check = openApiChecker(document);
+        const appId = await seed(server, 'alice', 2);
+        const list = await client(server, 'alice').get(`/audit?app_id=${appId}&limit=1`);
+        check('/audit', list.status, list.body);
+        const one = await client(server, 'alice').get(`/audit/${list.body.data[0].id}`);
+        check('/audit/{id}', one.status, one.body);
+        const stats = await client(server, 'alice').get(`/audit/stats?app_id=${appId}`);
+        check('/audit/stats', stats.status, stats.body);
+        for (const [path, template, who] of [
+          ['/audit?limit=0', '/audit', 'alice'],
+          ['/audit?bogus=1', '/audit', 'alice'],
+          ['/audit', '/audit', 'bob'],
+          ['/audit', '/audit', undefined],
+          ['/audit/aud_missing', '/audit/{id}', 'alice'],
+          ['/audit/stats?interval=week', '/audit/stats', 'alice'],
+          ['/audit/stats', '/audit/stats', 'bob'],
+          ['/audit/export?format=xlsx', '/audit/export', 'alice'],
+          ['/audit/export', '/audit/export', undefined],
+        ] as const) {
+          const res = await client(server, who).get(path);
+          expect(res.status, path).toBeGreaterThanOrEqual(400);
+          check(template, res.status, res.body);
+        }
+      });
+
+      it('export streams every matching record as CSV (formulas defused) or NDJSON, as an attachment', async () => {
+        const appId = freshAppId();
+        const c = client(server, 'alice', { 'app-id': appId, 'user-agent': '=HYPERLINK("http://evil.example","x")' });
+        for (let i = 0; i < 3; i++) expect((await c.post('/payments', { amount: 10 + i, currency: 'USD' })).status).toBe(201);
+        expect((await c.post('/payments', { amount: -1 })).status).toBe(400);
+        await expect.poll(async () => (await readAll(server, 'alice', `app_id=${appId}`)).length).toBe(4);
+        const expected = (await readAll(server, 'alice', `app_id=${appId}`)).map((r) => r.id);
+
+        const csv = await get(`/audit/export?app_id=${appId}`);
+        expect(csv.status).toBe(200);
+        expect(csv.headers.get('content-type')).toMatch(/^text\/csv/);
+        expect(csv.headers.get('content-disposition')).toMatch(/^attachment; filename="audit-\d{4}-\d{2}-\d{2}\.csv"$/);
+        const lines = (await csv.text()).split('\r\n');
+        expect(lines.pop()).toBe('');
+        expect(lines[0]).toBe(CSV_HEADER.trimEnd());
+        expect(lines.slice(1).map((line) => line.split(',')[0])).toEqual(expected);
+        const agent = CSV_HEADER.trimEnd().split(',').indexOf('request_user_agent');
+        for (const line of lines.slice(1)) expect(parseCsvLine(line)[agent]).toBe(`'=HYPERLINK("http://evil.example","x")`);
+
+        const ndjson = await get(`/audit/export?app_id=${appId}&format=ndjson&outcome=success&order=asc`);
+        expect(ndjson.headers.get('content-type')).toMatch(/^application\/x-ndjson/);
+        expect(ndjson.headers.get('content-disposition')).toMatch(/^attachment; filename=".+\.ndjson"$/);
+        const records = (await ndjson.text()).trim().split('\n').map((line) => JSON.parse(line) as AuditRecord);
+        expect(records.map((r) => r.outcome)).toEqual(['success', 'success', 'success']);
+        expect(records.map((r) => r.id)).toEqual(expected.slice(1).reverse());
+      });
+
+      it('export answers 400 for limit or cursor and a bad format, 403 to an operator; every call is audited as a read', async () => {
+        const appId = freshAppId();
+        const reader = client(server, 'alice', { 'app-id': appId });
+        expect((await reader.get('/audit/export?format=ndjson')).status).toBe(200);
+        for (const [query, param] of [['limit=5', 'limit'], ['cursor=abc', 'cursor'], ['format=xlsx', 'format'], ['action_type=nope', 'action_type']] as const) {
+          const res = await reader.get(`/audit/export?${query}`);
+          expect(res.status, query).toBe(400);
+          expectError(res.body, 'api_request_error', param);
+        }
+        const refused = await client(server, 'bob', { 'app-id': appId }).get('/audit/export');
+        expect(refused.status).toBe(403);
+        expectError(refused.body, 'api_authorization_error');
+        const reads = await readAll(server, 'alice', `app_id=${appId}&action_type=retrieve_audit_data&order=asc`);
+        expect(reads.map((r) => [r.user.id, r.status_code, r.request.path, r.request.route])).toEqual([
+          ['usr_alice', 200, '/audit/export', '/audit/export'],
+          ['usr_alice', 400, '/audit/export', '/audit/export'],
+          ['usr_alice', 400, '/audit/export', '/audit/export'],
+          ['usr_alice', 400, '/audit/export', '/audit/export'],
+          ['usr_alice', 400, '/audit/export', '/audit/export'],
+          ['usr_bob', 403, '/audit/export', '/audit/export'],
+        ]);
+        expect(reads[0]!.details).toEqual({ parameters: { format: 'ndjson' } });
+      });
+
+      it('stats counts records and failures per bucket, oldest first, empty buckets included, over the last 7 days by default', async () => {
+        const appId = await seed(server, 'alice', 4);
+        const c = client(server, 'alice', { 'app-id': appId });
+        expect((await c.post('/payments', { amount: -1 })).status).toBe(400);
+        expect((await c.post('/payments', { amount: 'x' })).status).toBe(400);
+        // A record is queued when its response has left (Fastify's onResponse): wait until all six landed.
+        await expect.poll(async () => (await readAll(server, 'alice', `app_id=${appId}&action_type=create_payment`)).length).toBe(6);
+        const res = await client(server, 'alice').get(`/audit/stats?app_id=${appId}`);
+        expect(res.status).toBe(200);
+        expect(res.body.interval).toBe('hour');
+        const buckets = res.body.buckets as Array<{ start: string; count: number; failures: number }>;
+        expect(buckets.length).toBeGreaterThanOrEqual(168);
+        expect(buckets.length).toBeLessThanOrEqual(169);
+        for (let i = 1; i < buckets.length; i++) expect(Date.parse(buckets[i]!.start) - Date.parse(buckets[i - 1]!.start)).toBe(3_600_000);
+        expect(Date.parse(buckets.at(-1)!.start)).toBeLessThanOrEqual(Date.now());
+        expect(Date.now() - Date.parse(buckets.at(-1)!.start)).toBeLessThan(3_600_000 + 60_000);
+        expect(buckets.reduce((n, b) => n + b.count, 0)).toBe(6);
+        expect(buckets.reduce((n, b) => n + b.failures, 0)).toBe(2);
+        expect(buckets.filter((b) => b.count === 0).length).toBeGreaterThan(100);
+
+        const from = new Date(Date.now() - 2 * 86_400_000).toISOString();
+        const to = new Date(Date.now() + 86_400_000).toISOString();
+        const days = await client(server, 'alice').get(`/audit/stats?app_id=${appId}&interval=day&outcome=failure&from=${from}&to=${to}`);
+        expect(days.status).toBe(200);
+        expect(days.body.buckets).toHaveLength(Math.ceil((Date.parse(to) - Date.parse(from.slice(0, 10))) / 86_400_000));
+        expect(days.body.buckets.every((b: { start: string }) => b.start.endsWith('T00:00:00.000Z'))).toBe(true);
+        expect(days.body.buckets.reduce((n: number, b: { count: number }) => n + b.count, 0)).toBe(2);
+        expect(days.body.buckets.reduce((n: number, b: { failures: number }) => n + b.failures, 0)).toBe(2);
+        // Another account's records are never counted.
+        const carol = await client(server, 'carol').get(`/audit/stats?app_id=${appId}`);
+        expect(carol.body.buckets.reduce((n: number, b: { count: number }) => n + b.count, 0)).toBe(0);
+      });
+
+      it('stats answers 400 past 1,000 buckets and for bad parameters, and is audited as a read', async () => {
+        const appId = freshAppId();
+        const reader = client(server, 'alice', { 'app-id': appId });
+        for (const [query, param] of [
+          ['from=2020-01-01T00:00:00Z&to=2020-03-01T00:00:00Z', 'interval'],
+          ['interval=week', 'interval'],
+          ['limit=5', 'limit'],
+          ['from=yesterday', 'from'],
+          ['from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z', 'to'],
+        ] as const) {
+          const res = await reader.get(`/audit/stats?${query}`);
+          expect(res.status, query).toBe(400);
+          expectError(res.body, 'api_request_error', param);
+        }
+        const ok = await reader.get('/audit/stats?interval=day&from=2020-01-01T00:00:00Z&to=2020-03-01T00:00:00Z');
+        expect(ok.status).toBe(200);
+        expect(ok.body.buckets).toHaveLength(60);
+        expect((await client(server, 'bob', { 'app-id': appId }).get('/audit/stats')).status).toBe(403);
+        const reads = await readAll(server, 'alice', `app_id=${appId}&action_type=retrieve_audit_data&order=asc`);
+        expect(reads.map((r) => [r.status_code, r.request.route])).toEqual([
+          [400, '/audit/stats'],
+          [400, '/audit/stats'],
+          [400, '/audit/stats'],
+          [400, '/audit/stats'],
+          [400, '/audit/stats'],
+          [200, '/audit/stats'],
+          [403, '/audit/stats'],
+        ]);
       });
     });
   });

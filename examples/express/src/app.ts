@@ -1,6 +1,6 @@
 import { diffChanges, type Auditor, type PaymentsOsCatalog } from '@audit-trail/core';
 import { expressAudit } from '@audit-trail/express';
-import { authenticate, DemoDomain, DemoError, mayReadAudit, PAYMENT_OPERATIONS, PAYMENT_ROUTES, type DemoUser, type Update } from '@audit-trail/example-shared';
+import { AUDIT_VIEWER, authenticate, DemoDomain, isAuditViewerPath, DemoError, mayReadAudit, PAYMENT_OPERATIONS, PAYMENT_ROUTES, type DemoUser, type Update } from '@audit-trail/example-shared';
 import express, { type ErrorRequestHandler, type Request, type Response } from 'express';
 
 declare global {
@@ -36,6 +36,7 @@ export function createApp({ auditor, cursorSecret }: ExampleOptions): express.Ex
   app.use(audit.middleware);
 
   app.use((req, res, next) => {
+    if (isAuditViewerPath(req.path)) return next();
     const user = authenticate(req.get('authorization'));
     if (!user) {
       res.status(401).json({
@@ -159,7 +160,7 @@ export function createApp({ auditor, cursorSecret }: ExampleOptions): express.Ex
     updated(res, domain.setPermissions(account(res), param(req, 'user_id'), req.body));
   });
 
-  app.use('/audit', audit.router({ authorize: mayReadAudit, ...(cursorSecret ? { cursorSecret } : {}) }));
+  app.use('/audit', audit.router({ authorize: mayReadAudit, viewer: AUDIT_VIEWER, ...(cursorSecret ? { cursorSecret } : {}) }));
 
   app.use((_req, res) => {
     res.status(404).json({ category: 'api_request_error', description: 'no such route', more_info: 'path' });

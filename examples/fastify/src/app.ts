@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import { diffChanges, type Auditor, type PaymentsOsCatalog } from '@audit-trail/core';
 import { fastifyAudit } from '@audit-trail/fastify';
-import { authenticate, DemoDomain, DemoError, mayReadAudit, PAYMENT_OPERATIONS, PAYMENT_ROUTES, type DemoUser, type Update } from '@audit-trail/example-shared';
+import { AUDIT_VIEWER, authenticate, DemoDomain, isAuditViewerPath, DemoError, mayReadAudit, PAYMENT_OPERATIONS, PAYMENT_ROUTES, type DemoUser, type Update } from '@audit-trail/example-shared';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 
 declare module 'fastify' {
@@ -56,6 +56,7 @@ export function createApp({ auditor, cursorSecret }: ExampleOptions): FastifyIns
     api.setErrorHandler(errorHandler);
     api.decorateRequest('user', null as unknown as DemoUser);
     api.addHook('onRequest', async (request, reply) => {
+      if (isAuditViewerPath(request.url.split('?')[0]!)) return;
       const user = authenticate(request.headers.authorization);
       if (!user) {
         return reply.code(401).send({
@@ -176,7 +177,7 @@ export function createApp({ auditor, cursorSecret }: ExampleOptions): FastifyIns
       updated(request, domain.setPermissions(account(request), param(request, 'user_id'), request.body)),
     );
 
-    await api.register(audit.router({ authorize: mayReadAudit, ...(cursorSecret ? { cursorSecret } : {}) }), { prefix: '/audit' });
+    await api.register(audit.router({ authorize: mayReadAudit, viewer: AUDIT_VIEWER, ...(cursorSecret ? { cursorSecret } : {}) }), { prefix: '/audit' });
 
   });
   return app;

@@ -1,6 +1,6 @@
 import { diffChanges, type Auditor, type PaymentsOsCatalog } from '@audit-trail/core';
 import { honoAudit, type AuditVariables } from '@audit-trail/hono';
-import { authenticate, DemoDomain, DemoError, mayReadAudit, PAYMENT_OPERATIONS, PAYMENT_ROUTES, type DemoUser, type Update } from '@audit-trail/example-shared';
+import { AUDIT_VIEWER, authenticate, DemoDomain, isAuditViewerPath, DemoError, mayReadAudit, PAYMENT_OPERATIONS, PAYMENT_ROUTES, type DemoUser, type Update } from '@audit-trail/example-shared';
 import { Hono, type Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { jsonBody, type BodyVariables } from './body.ts';
@@ -37,6 +37,7 @@ export function createApp({ auditor, cursorSecret }: ExampleOptions): Hono<AppEn
   app.use(audit.middleware);
 
   app.use(async (c, next) => {
+    if (isAuditViewerPath(c.req.path)) return next();
     const user = authenticate(c.req.header('authorization'));
     if (!user) {
       return json(
@@ -145,7 +146,7 @@ export function createApp({ auditor, cursorSecret }: ExampleOptions): Hono<AppEn
     updated(c, domain.setPermissions(account(c), c.req.param('user_id'), c.get('body'))),
   );
 
-  app.route('/audit', audit.router({ authorize: mayReadAudit, ...(cursorSecret ? { cursorSecret } : {}) }));
+  app.route('/audit', audit.router({ authorize: mayReadAudit, viewer: AUDIT_VIEWER, ...(cursorSecret ? { cursorSecret } : {}) }));
 
   app.notFound((c) => json(c, { category: 'api_request_error', description: 'no such route', more_info: 'path' }, 404));
 

@@ -31,3 +31,22 @@ export function mayReadAudit(actor: DemoUser): boolean {
  * keys never complete without their audit record (the client gets a 503).
  */
 export const REQUIRED_ACTIONS = ['replace_authentication_keys', 'update_user_permissions'] as const;
+
+/**
+ * The audit viewer's page and files (`/audit/ui`, `/audit/ui/…`) hold no data,
+ * so the examples serve them to anyone; the page asks for a demo token and
+ * sends it as `Authorization: Bearer …`. Every data endpoint still answers 401
+ * without one.
+ */
+export function isAuditViewerPath(path: string): boolean {
+  return path === '/audit/ui' || path.startsWith('/audit/ui/');
+}
+
+/** The examples' viewer: it asks for one of the demo tokens. */
+export const AUDIT_VIEWER = Object.freeze({
+  title: 'Audit log (demo)',
+  askForToken: Object.freeze({
+    label: 'Demo token',
+    hint: 'demo-alice (admin), demo-carol (admin of another account) or demo-bob (an operator: refused).',
+  }),
+});

@@ -1,4 +1,4 @@
-export { authenticate, DEMO_USERS, mayReadAudit, REQUIRED_ACTIONS, type DemoUser } from './demo-auth.ts';
+export { AUDIT_VIEWER, authenticate, DEMO_USERS, isAuditViewerPath, mayReadAudit, REQUIRED_ACTIONS, type DemoUser } from './demo-auth.ts';
 export { DemoDomain, DemoError, newPaymentSchema, objectBody, type Payment, type Update } from './domain.ts';
 export { DEFAULT_AUDIT_STORE, openStore } from './store.ts';
 export { runExample, SHUTDOWN_DEADLINE_MS } from './server.ts';

@@ -29,7 +29,11 @@ export {
   type AuditErrorCode,
 } from './errors.ts';
 export type { RedactionOptions } from './redact.ts';
-export type { Store } from './store.ts';
+export type { StatsBucket, StatsInterval, Store } from './store.ts';
+export { CSV_COLUMNS, CSV_HEADER, csvCell, csvLine } from './csv.ts';
+export type { AuditStats } from './stats.ts';
+export { auditOpenApi, type AuditOpenApiOptions } from './openapi.ts';
+export type { AuditViewerOptions } from './viewer/page.ts';
 export { memoryStore, type MemoryStoreOptions } from './memory-store.ts';
 export {
   createAuditor,
@@ -45,7 +49,9 @@ export type { RouteAction, RouteKey, RouteMap } from './route-map.ts';
 export type { AuditContext } from './http.ts';
 export {
   createAuditApi,
+  matchAuditEndpoint,
   type AuditApi,
+  type AuditEndpoint,
   type AuditApiContext,
   type AuditApiOptions,
   type AuditPage,

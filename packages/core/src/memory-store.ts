@@ -10,7 +10,7 @@ import {
 } from './chain.ts';
 import type { AuditRecord } from './record.ts';
 import type { LegalHold, PruneAnchor, RetentionStorage } from './retention.ts';
-import { compareKeyset, matchesFilter, type Store, type StoreQuery } from './store.ts';
+import { bucketStart, compareKeyset, matchesFilter, type StatsBucket, type Store, type StoreQuery, type StoreStatsQuery } from './store.ts';
 
 export interface MemoryStoreOptions {
   /**
@@ -271,6 +271,24 @@ export function memoryStore(options: MemoryStoreOptions = {}): Store {
         }
       }
       return out;
+    },
+
+    async stats(query: StoreStatsQuery) {
+      if (closed) throw new Error('memoryStore: closed');
+      const list = byAccount.get(query.accountId) ?? [];
+      const buckets = new Map<string, StatsBucket>();
+      // Sorted by (created, id): start at `from`, stop at `to`, count without copying.
+      for (let i = upperBound(list, { created: query.filter.from, id: '' }); i < list.length; i++) {
+        const record = list[i]!;
+        if (record.created >= query.filter.to) break;
+        if (!matchesFilter(record, query.filter)) continue;
+        const start = bucketStart(record.created, query.interval);
+        let bucket = buckets.get(start);
+        if (!bucket) buckets.set(start, (bucket = { start, count: 0, failures: 0 }));
+        bucket.count++;
+        if (record.outcome === 'failure') bucket.failures++;
+      }
+      return [...buckets.values()];
     },
 
     async get(accountId, id) {

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Catalog } from './catalog.ts';
 import { ApiError } from './errors.ts';
 import { OUTCOMES } from './record.ts';
-import { ORDERS, type StoreFilter } from './store.ts';
+import { ORDERS, STATS_INTERVALS, type StoreFilter } from './store.ts';
 
 /** The query parameters of `GET /audit` (CONTRACT §4). */
 export const AUDIT_QUERY_PARAMETERS = [
@@ -49,37 +49,50 @@ const instant = (name: string) =>
       return date.toISOString();
     });
 
+/** The filter parameters every read shares: `GET /audit`, `/export` and `/stats`. */
+function filterShape<C extends Catalog>(catalog: C) {
+  const actionTypes = Object.keys(catalog) as [string, ...string[]];
+  return {
+    action_type: z
+      .array(z.string())
+      .transform((values) =>
+        values
+          .flatMap((v) => v.split(','))
+          .map((v) => v.trim())
+          .filter((v) => v.length > 0),
+      )
+      .pipe(
+        z
+          .array(z.enum(actionTypes, { error: (issue) => `unknown action_type "${String(issue.input)}"` }))
+          .min(1, { error: 'action_type must name at least one action type' }),
+      )
+      .optional()
+      .meta({ description: 'One or more catalog action types, repeated or comma-separated.' }),
+    resource: text('resource').optional().meta({ description: 'The resource kind.' }),
+    resource_id: text('resource_id').optional().meta({ description: 'The resource id.' }),
+    user_id: text('user_id').optional().meta({ description: 'Who acted: the user id.' }),
+    user_email: text('user_email').optional().meta({ description: "Who acted: the user's email." }),
+    app_id: text('app_id').optional().meta({ description: 'The business unit.' }),
+    outcome: z.enum(OUTCOMES, { error: 'outcome must be "success" or "failure"' }).optional(),
+    from: instant('from').optional().meta({ description: 'ISO 8601 instant with a zone; inclusive.' }),
+    to: instant('to').optional().meta({ description: 'ISO 8601 instant with a zone; exclusive.' }),
+  };
+}
+
+const order = () =>
+  z.enum(ORDERS, { error: 'order must be "desc" or "asc"' }).default('desc').meta({ description: '`desc`: newest first.' });
+
+const strict = { error: (issue: { code: string; keys?: string[] }) => (issue.code === 'unrecognized_keys' ? `unknown parameter "${issue.keys![0]}"` : undefined) };
+
 /**
  * The zod schema of the endpoint's query string, for a catalog. Input is an
  * object of strings (`action_type` an array of its repeated values); output
  * is the validated, normalised query. The same schema types the handler.
  */
 export function auditQuerySchema<C extends Catalog>(catalog: C) {
-  const actionTypes = Object.keys(catalog) as [string, ...string[]];
   return z.strictObject(
     {
-      action_type: z
-        .array(z.string())
-        .transform((values) =>
-          values
-            .flatMap((v) => v.split(','))
-            .map((v) => v.trim())
-            .filter((v) => v.length > 0),
-        )
-        .pipe(
-          z
-            .array(z.enum(actionTypes, { error: (issue) => `unknown action_type "${String(issue.input)}"` }))
-            .min(1, { error: 'action_type must name at least one action type' }),
-        )
-        .optional(),
-      resource: text('resource').optional(),
-      resource_id: text('resource_id').optional(),
-      user_id: text('user_id').optional(),
-      user_email: text('user_email').optional(),
-      app_id: text('app_id').optional(),
-      outcome: z.enum(OUTCOMES, { error: 'outcome must be "success" or "failure"' }).optional(),
-      from: instant('from').optional(),
-      to: instant('to').optional(),
+      ...filterShape(catalog),
       limit: z
         .string()
         .regex(/^\d{1,4}$/, { error: `limit must be a whole number from 1 to ${MAX_LIMIT}` })
@@ -91,18 +104,95 @@ export function auditQuerySchema<C extends Catalog>(catalog: C) {
             .min(1, { error: `limit must be a whole number from 1 to ${MAX_LIMIT}` })
             .max(MAX_LIMIT, { error: `limit must be a whole number from 1 to ${MAX_LIMIT}` }),
         )
-        .default(DEFAULT_LIMIT),
-      cursor: z.string().min(1, { error: 'cursor must not be empty' }).max(512, { error: 'cursor is malformed' }).optional(),
-      order: z.enum(ORDERS, { error: 'order must be "desc" or "asc"' }).default('desc'),
+        .default(DEFAULT_LIMIT)
+        .meta({ description: `Records per page, 1–${MAX_LIMIT}; default ${DEFAULT_LIMIT}.` }),
+      cursor: z
+        .string()
+        .min(1, { error: 'cursor must not be empty' })
+        .max(512, { error: 'cursor is malformed' })
+        .optional()
+        .meta({ description: 'Opaque; the `next_cursor` of the previous page.' }),
+      order: order(),
     },
-    { error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown parameter "${issue.keys[0]}"` : undefined) },
+    strict,
   );
 }
 
 /** The validated query of `GET /audit`. */
 export type AuditQuery = z.output<ReturnType<typeof auditQuerySchema>>;
 
-const schemas = new WeakMap<Catalog, ReturnType<typeof auditQuerySchema>>();
+/** Formats of `GET /audit/export`. */
+export const EXPORT_FORMATS = ['csv', 'ndjson'] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
+/** The zod schema of `GET /audit/export`'s query string: the filters, an order and a format. */
+export function exportQuerySchema<C extends Catalog>(catalog: C) {
+  return z.strictObject(
+    {
+      ...filterShape(catalog),
+      order: order(),
+      format: z
+        .enum(EXPORT_FORMATS, { error: 'format must be "csv" or "ndjson"' })
+        .default('csv')
+        .meta({ description: '`csv` (formula cells defused) or `ndjson`.' }),
+    },
+    strict,
+  );
+}
+
+/** The validated query of `GET /audit/export`. */
+export type ExportQuery = z.output<ReturnType<typeof exportQuerySchema>>;
+
+/** The most buckets `GET /audit/stats` answers with. */
+export const MAX_STATS_BUCKETS = 1000;
+
+/** The zod schema of `GET /audit/stats`'s query string: the filters and an interval. */
+export function statsQuerySchema<C extends Catalog>(catalog: C) {
+  return z.strictObject(
+    {
+      ...filterShape(catalog),
+      interval: z
+        .enum(STATS_INTERVALS, { error: 'interval must be "hour" or "day"' })
+        .default('hour')
+        .meta({ description: 'Bucket size; default `hour`.' }),
+    },
+    strict,
+  );
+}
+
+/** The validated query of `GET /audit/stats`. */
+export type StatsQuery = z.output<ReturnType<typeof statsQuerySchema>>;
+
+/** Every query parameter of the read endpoints. */
+const KNOWN_PARAMETERS: ReadonlySet<string> = new Set([...AUDIT_QUERY_PARAMETERS, 'format', 'interval']);
+
+type SchemaOf = (catalog: Catalog) => z.ZodType;
+const schemas = new Map<SchemaOf, WeakMap<Catalog, z.ZodType>>();
+
+function schemaFor<T extends SchemaOf>(make: T, catalog: Catalog): ReturnType<T> {
+  let byCatalog = schemas.get(make);
+  if (!byCatalog) schemas.set(make, (byCatalog = new WeakMap()));
+  let schema = byCatalog.get(catalog);
+  if (!schema) byCatalog.set(catalog, (schema = make(catalog)));
+  return schema as ReturnType<T>;
+}
+
+function parseWith<S extends z.ZodType>(schema: S, params: URLSearchParams): z.output<S> {
+  // No prototype: `?__proto__=x` must be an own key, and so an unknown parameter, not a prototype write.
+  const input: Record<string, string | string[]> = Object.create(null);
+  for (const key of new Set(params.keys())) {
+    const values = params.getAll(key);
+    if (key === 'action_type') input[key] = values;
+    else if (values.length > 1 && KNOWN_PARAMETERS.has(key)) {
+      throw new ApiError(400, 'api_request_error', `${key} may be given only once`, key);
+    } else input[key] = values[0]!;
+  }
+  const parsed = schema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  const param = issue.code === 'unrecognized_keys' ? issue.keys[0]! : String(issue.path[0] ?? 'query');
+  throw new ApiError(400, 'api_request_error', issue.message, param);
+}
 
 /**
  * Parses a query string into an `AuditQuery`, or throws an `ApiError` (400)
@@ -112,26 +202,21 @@ const schemas = new WeakMap<Catalog, ReturnType<typeof auditQuerySchema>>();
  * parseAuditQuery(new URLSearchParams('action_type=refund,void&limit=10'), paymentsOsCatalog);
  */
 export function parseAuditQuery<C extends Catalog>(params: URLSearchParams, catalog: C): AuditQuery {
-  // No prototype: `?__proto__=x` must be an own key, and so an unknown parameter, not a prototype write.
-  const input: Record<string, string | string[]> = Object.create(null);
-  for (const key of new Set(params.keys())) {
-    const values = params.getAll(key);
-    if (key === 'action_type') input[key] = values;
-    else if (values.length > 1 && (AUDIT_QUERY_PARAMETERS as readonly string[]).includes(key)) {
-      throw new ApiError(400, 'api_request_error', `${key} may be given only once`, key);
-    } else input[key] = values[0]!;
-  }
-  let schema = schemas.get(catalog);
-  if (!schema) schemas.set(catalog, (schema = auditQuerySchema(catalog)));
-  const parsed = schema.safeParse(input);
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0]!;
-  const param = issue.code === 'unrecognized_keys' ? issue.keys[0]! : String(issue.path[0] ?? 'query');
-  throw new ApiError(400, 'api_request_error', issue.message, param);
+  return parseWith(schemaFor(auditQuerySchema, catalog), params);
+}
+
+/** Parses the query string of `GET /audit/export`, or throws an `ApiError` (400). */
+export function parseExportQuery<C extends Catalog>(params: URLSearchParams, catalog: C): ExportQuery {
+  return parseWith(schemaFor(exportQuerySchema, catalog), params);
+}
+
+/** Parses the query string of `GET /audit/stats`, or throws an `ApiError` (400). */
+export function parseStatsQuery<C extends Catalog>(params: URLSearchParams, catalog: C): StatsQuery {
+  return parseWith(schemaFor(statsQuerySchema, catalog), params);
 }
 
 /** The store filter of a validated query. */
-export function filterOfQuery(query: AuditQuery): StoreFilter {
+export function filterOfQuery(query: Omit<AuditQuery, 'limit' | 'cursor' | 'order'>): StoreFilter {
   const filter: StoreFilter = {};
   if (query.action_type) filter.actionTypes = [...new Set(query.action_type)];
   if (query.resource !== undefined) filter.resource = query.resource;

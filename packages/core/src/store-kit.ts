@@ -7,10 +7,15 @@
  * @module
  */
 export {
+  bucketStart,
   compareKeyset,
   matchesFilter,
   ORDERS,
+  STATS_INTERVALS,
   type KeysetPosition,
+  type StatsBucket,
+  type StatsInterval,
+  type StoreStatsQuery,
   type Order,
   type Store,
   type StoreFilter,
@@ -41,6 +46,7 @@ export {
   type SyncChainHasher,
 } from './chain.ts';
 export { nodeChainHasher } from './node-hasher.ts';
+export { auditStats, bucketStarts, statsByPaging, type AuditStats } from './stats.ts';
 export { newRecordId } from './ids.ts';
 export { auditRecordSchema, UNKNOWN_REQUEST, type AuditRequest, type AuditUser, type JsonValue, type Outcome } from './record.ts';
 export {

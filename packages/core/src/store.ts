@@ -26,6 +26,39 @@ export interface StoreFilter {
   to?: string;
 }
 
+/** Bucket sizes of activity over time (`GET /audit/stats`). */
+export const STATS_INTERVALS = ['hour', 'day'] as const;
+export type StatsInterval = (typeof STATS_INTERVALS)[number];
+
+/** One request for activity over time; always scoped to one account and bounded in time. */
+export interface StoreStatsQuery {
+  /** Only records whose `account_id` equals this. */
+  accountId: string;
+  /** The filters of a page query; `from` and `to` are always present. */
+  filter: StoreFilter & { from: string; to: string };
+  /** Buckets start at whole UTC hours or days. */
+  interval: StatsInterval;
+}
+
+/** The records of one time bucket: how many, and how many of them failed. */
+export interface StatsBucket {
+  /** The bucket's first instant, ISO 8601 UTC with milliseconds (`2026-11-27T10:00:00.000Z`). */
+  start: string;
+  count: number;
+  failures: number;
+}
+
+/**
+ * The start of the bucket a record's `created` falls in: its UTC hour or day.
+ * `created` is ISO 8601 UTC with milliseconds, so this cuts text.
+ *
+ * @example
+ * bucketStart('2026-11-27T10:42:00.123Z', 'hour'); // '2026-11-27T10:00:00.000Z'
+ */
+export function bucketStart(created: string, interval: StatsInterval): string {
+  return interval === 'hour' ? `${created.slice(0, 13)}:00:00.000Z` : `${created.slice(0, 10)}T00:00:00.000Z`;
+}
+
 /** A position in the `(created, id)` order: the last record of the previous page. */
 export interface KeysetPosition {
   created: string;
@@ -76,6 +109,14 @@ export interface Store {
   get(accountId: string, id: string): Promise<AuditRecord | null>;
   /** Releases connections and handles; called once, after the last append. */
   close(): Promise<void>;
+
+  /**
+   * Activity over time, computed by the database (a GROUP BY on the time
+   * bucket). Optional: without it, core pages through `query` and counts.
+   * Returns the buckets that hold at least one matching record (start as
+   * {@link bucketStart} gives it), in any order; core adds the empty ones.
+   */
+  stats?(query: StoreStatsQuery): Promise<StatsBucket[]>;
 
   // The hash chain (CHAIN.md). Optional: a store without these still works,
   // and `verify` refuses it. A chaining store links every record inside

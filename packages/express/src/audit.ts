@@ -15,6 +15,8 @@ import {
   type RequestFacts,
 } from '@audit-trail/core/adapter';
 import type { AuditApiOptions, Auditor } from '@audit-trail/core';
+import { Readable, pipeline } from 'node:stream';
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { Router, type ErrorRequestHandler, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { holdResponse } from './hold-response.ts';
 import { declaredRoute } from './route-lookup.ts';
@@ -281,7 +283,9 @@ export function expressAudit<const C extends Catalog, A extends AuditActor = Aud
           if (!response) return next();
           res.status(response.status);
           response.headers.forEach((value, name) => res.setHeader(name, value));
-          res.send(await response.text());
+          if (!response.body) return void res.end();
+          // Streamed as the client reads: an export of millions of records holds one page at a time.
+          pipeline(Readable.fromWeb(response.body as NodeReadableStream<Uint8Array>), res, () => {});
         })
         .catch(next);
     });

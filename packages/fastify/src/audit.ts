@@ -14,6 +14,8 @@ import {
   type AuditContext,
   type RequestFacts,
 } from '@audit-trail/core/adapter';
+import { Readable } from 'node:stream';
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import type { FastifyInstance, FastifyPluginAsync, FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 
 /** Where a route's resource id comes from: a route parameter's name, or a function called once the response is sent. */
@@ -245,7 +247,8 @@ export function fastifyAudit<const C extends Catalog, A extends AuditActor = Aud
         if (!response) return reply.callNotFound();
         reply.code(response.status);
         response.headers.forEach((value, name) => void reply.header(name, value));
-        return reply.send(await response.text());
+        // Streamed as the client reads: an export of millions of records holds one page at a time.
+        return reply.send(response.body ? Readable.fromWeb(response.body as NodeReadableStream<Uint8Array>) : undefined);
       };
       app.all('/', serve);
       app.all('/*', serve);

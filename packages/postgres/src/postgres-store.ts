@@ -4,6 +4,7 @@ import { compareAccounts, GENESIS_HASH, groupByAccount, linkRecordsSync, resolve
 import pg from 'pg';
 import { inTransaction, type PostgresPool, type PostgresQueryable } from './client.ts';
 import { migrate, tableNames, type TableNames } from './migrations.ts';
+import { statsOfRows, statsStatement } from './stats.ts';
 import { nodeChainHasher } from '@audit-trail/core/store';
 
 export interface PostgresStoreOptions {
@@ -182,6 +183,13 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       const { text, values } = pageStatement(statements.select, query);
       const { rows } = await pool.query(text, values);
       return (rows as AuditRow[]).map(recordOfRow);
+    },
+
+    async stats(query) {
+      await ready('stats');
+      const { text, values } = statsStatement(names.qualifiedTable, query);
+      const { rows } = await pool.query(text, values);
+      return statsOfRows(rows as Array<{ start: string; count: number; failures: number }>);
     },
 
     async get(accountId, id) {

@@ -1,10 +1,11 @@
 import { AuditError, type AuditChanges, type AuditRecord, type ChainOptions, type JsonValue, type Outcome, type Store } from '@audit-trail/core';
-import { compareAccounts, compareKeyset, GENESIS_HASH, groupByAccount, linkRecordsSync, resolveChainOption, wellFormed, type ChainedRecord, type ChainHead, type KeysetPosition, type StoreFilter, type StoreQuery } from '@audit-trail/core/store';
+import { compareAccounts, compareKeyset, GENESIS_HASH, groupByAccount, linkRecordsSync, resolveChainOption, wellFormed, type ChainedRecord, type ChainHead, type KeysetPosition, type StoreFilter, type StoreQuery, type StoreStatsQuery } from '@audit-trail/core/store';
 import { createRequire } from 'node:module';
 import { inTransaction, isSqliteDatabase, type SqliteDatabase, type SqliteStatement, type SqliteValue } from './database.ts';
 import { nodeChainHasher } from '@audit-trail/core/store';
 import { sqliteRetention } from './prune.ts';
 import { CHAIN_OBJECTS, INDEXES, migrate } from './schema.ts';
+import { statsOfRows, statsQuery, type StatsRow } from './stats.ts';
 
 /** Values of `PRAGMA synchronous` the store offers. */
 export const SYNCHRONOUS_MODES = ['normal', 'full'] as const;
@@ -203,6 +204,12 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
       assertOpen();
       const { sql, parameters } = pageQuery(query);
       return (statement(sql).all(...parameters) as AuditRow[]).map(recordOfRow);
+    },
+
+    async stats(query: StoreStatsQuery) {
+      assertOpen();
+      const { sql, parameters } = statsQuery(query);
+      return statsOfRows(statement(sql).all(...parameters) as StatsRow[], query.interval);
     },
 
     async get(accountId: string, id: string) {

@@ -1,4 +1,4 @@
-import { createAuditApi, type AuditApiOptions } from '../audit-api.ts';
+import { createAuditApi, endpointRoute, matchAuditEndpoint, type AuditApiOptions } from '../audit-api.ts';
 import type { AuditActor, Auditor } from '../auditor.ts';
 import type { ActionTypeOf, Catalog } from '../catalog.ts';
 import { addRequestEvent, createAuditContext, recordRequest, recordRequestDurably, type AuditContext, type RequestFacts } from '../http.ts';
@@ -215,9 +215,10 @@ export function createAdapterKit<const C extends Catalog, I, A extends AuditActo
       const api = createAuditApi({ ...routerOptions, auditor } as AuditApiOptions<C, AuditActor>);
       return async (input, request, mount) => {
         if (request.method !== 'GET' && request.method !== 'HEAD') return null;
-        const segments = mount.path.split('/').filter(Boolean);
-        if (segments.length > 1) return null;
-        const id = segments[0] === undefined ? undefined : decodeSegment(segments[0]);
+        const endpoint = matchAuditEndpoint(mount.path);
+        if (!endpoint) return null;
+        // The viewer's page and files hold no data: no one is identified for them.
+        if (endpoint.kind === 'ui') return api.handle(request, { actor: null, endpoint, base: mount.base });
         const [actor, requestId, ip] = await Promise.all([
           resolveActor(input),
           runHook(auditor, 'requestId', null, () => hooks.requestId(input)),
@@ -225,8 +226,9 @@ export function createAdapterKit<const C extends Catalog, I, A extends AuditActo
         ]);
         return api.handle(request, {
           actor,
-          ...(id === undefined ? {} : { id }),
-          route: joinRoute(mount.base, id === undefined ? '/' : '/:id'),
+          endpoint,
+          base: mount.base,
+          route: joinRoute(mount.base, endpointRoute(endpoint)),
           ip: ip ?? null,
           request_id: requestId ?? null,
         });
@@ -234,14 +236,6 @@ export function createAdapterKit<const C extends Catalog, I, A extends AuditActo
     },
   };
   return kit;
-}
-
-function decodeSegment(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return segment;
-  }
 }
 
 const DECLARED = Symbol.for('@audit-trail/core/adapter:action');
