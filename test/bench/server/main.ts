@@ -92,6 +92,10 @@ const answer = async (request: ServerRequest): Promise<ServerReply> => {
         appends: contender.audit?.controlled.appends() ?? null,
       };
     }
+    case 'cpu': {
+      const cpu = process.cpuUsage();
+      return { type: 'cpu', cpuMicros: cpu.user + cpu.system, mainThreadCpuMicros: mainThreadCpuMicros() };
+    }
     case 'memory':
       return { type: 'memory', ...memory() };
     case 'memory-after-gc':

@@ -65,6 +65,8 @@ export type ServerRequest =
   | { type: 'stall' }
   /** Lets stalled and later appends through. */
   | { type: 'resume' }
+  /** CPU time so far (the whole process and its main thread), without flushing anything. */
+  | { type: 'cpu' }
   /** Starts the V8 CPU profiler (needs `--enable-source-maps` to map frames back to TypeScript). */
   | { type: 'profile-start' }
   /** Stops it and returns the profile, its frames mapped to the original sources. */
@@ -99,6 +101,7 @@ export type ServerReply =
       /** The store's `append` calls so far (audited contenders only). */
       appends: { count: number; totalMs: number; maxMs: number } | null;
     }
+  | { type: 'cpu'; cpuMicros: number; mainThreadCpuMicros: number | null }
   | ({ type: 'memory' } & MemoryReply)
   | ({ type: 'memory-after-gc' } & MemoryReply)
   | { type: 'stall' }
