@@ -26,6 +26,8 @@ interface Run extends LoadResult {
   records: number | null;
   /** CPU time of the server process per answered request, µs (its store writes included; PostgreSQL's own work not). */
   cpuPerRequest: number;
+  /** CPU time of the server's main thread (its event loop) alone per answered request, µs; `null` where the OS does not say. */
+  mainCpuPerRequest: number | null;
   /** The store's batches during the run: how many, and their total and longest `append` time in ms. */
   appends: { count: number; totalMs: number; maxMs: number } | null;
 }
@@ -51,7 +53,8 @@ export async function benchHttpOverhead(options: HttpOverheadOptions): Promise<S
       'Ratios are to the bare framework in the same round, median over rounds; latency is of every 2xx response. ' +
       '"CPU µs/req": CPU time (user + system) of the server process per answered request over the whole run, the store writes of ' +
       "SQLite included (PostgreSQL's own processes not), a measure of the middleware's cost that the load generator sharing the machine does not cap; " +
-      '"Δ µs/req" is against bare in the same round. ' +
+      '"main µs/req": the same for the main thread (the event loop) alone, read from `/proc` (a store writing from a worker thread does not count here); ' +
+      '"Δ" columns are against bare in the same round. ' +
       '"records / answered": records the store gained during the runs against 2xx responses the client counted ' +
       '(a record may exceed a response when the client stopped before reading it; fewer records than responses would mean lost records).',
     '',
@@ -111,11 +114,15 @@ async function benchFramework(
           const after = await server.request('count');
           const records = before.records === null || after.records === null ? null : after.records - before.records;
           const cpuPerRequest = (after.cpuMicros - before.cpuMicros) / result.ok;
+          const mainCpuPerRequest =
+            before.mainThreadCpuMicros === null || after.mainThreadCpuMicros === null
+              ? null
+              : (after.mainThreadCpuMicros - before.mainThreadCpuMicros) / result.ok;
           const appends =
             before.appends && after.appends
               ? { count: after.appends.count - before.appends.count, totalMs: after.appends.totalMs - before.appends.totalMs, maxMs: after.appends.maxMs }
               : null;
-          runs.push({ ...result, contender: server.config.contender, connections, round, records, cpuPerRequest, appends });
+          runs.push({ ...result, contender: server.config.contender, connections, round, records, cpuPerRequest, mainCpuPerRequest, appends });
         }
       }
     }
@@ -128,6 +135,49 @@ async function benchFramework(
     await dropSchema(options.databaseUrl, pgSchema).catch(() => undefined);
   }
   return { runs, auditErrors };
+}
+
+const signed = (value: number): string => `${value >= 0 ? '+' : '−'}${num(Math.abs(value))}`;
+
+/**
+ * The request-path targets, at 100 connections: Express + audit-trail adds at
+ * most 15 µs of main-thread CPU per request and serves at least pino-http's
+ * req/s; Hono + audit-trail keeps at least 80% of bare Hono's req/s. Checked
+ * for the SQLite contender and, to show the request path's own cost with no
+ * store work, for the counting one.
+ */
+function requestPathTargets(framework: string, contender: ContenderName, runs: Run[], bareName: ContenderName): TargetResult[] {
+  const at100 = runs.filter((r) => r.connections === 100);
+  const mine = at100.filter((r) => r.contender === contender);
+  const sameRound = (name: string, round: number) => at100.find((r) => r.contender === name && r.round === round);
+  const store = contender.endsWith(':audit-count') ? 'a counting store, no I/O' : 'SQLite';
+  const targets: TargetResult[] = [];
+  if (framework === 'Express') {
+    const added = mine.every((r) => r.mainCpuPerRequest !== null && sameRound(bareName, r.round)?.mainCpuPerRequest != null)
+      ? median(mine.map((r) => r.mainCpuPerRequest! - sameRound(bareName, r.round)!.mainCpuPerRequest!))
+      : null;
+    targets.push({
+      target: `Express + audit-trail (${store}) adds ≤ 15 µs of main-thread CPU per request over bare (100 connections)`,
+      measured: added === null ? 'not measured (no /proc)' : `${signed(added)} µs`,
+      met: added !== null && added <= 15,
+    });
+    const vsPino = mine.filter((r) => sameRound('express:pino-http', r.round)).map((r) => r.rps / sameRound('express:pino-http', r.round)!.rps);
+    if (vsPino.length > 0) {
+      targets.push({
+        target: `Express + audit-trail (${store}) serves ≥ pino-http's req/s in the same round (100 connections)`,
+        measured: `${ratio(median(vsPino))} pino-http`,
+        met: median(vsPino) >= 1,
+      });
+    }
+  } else {
+    const vsBare = mine.filter((r) => sameRound(bareName, r.round)).map((r) => r.rps / sameRound(bareName, r.round)!.rps);
+    targets.push({
+      target: `Hono + audit-trail (${store}) keeps ≥ 80% of bare Hono's req/s (100 connections)`,
+      measured: `${(median(vsBare) * 100).toFixed(1)}%`,
+      met: median(vsBare) >= 0.8,
+    });
+  }
+  return targets;
 }
 
 function report(framework: string, contenders: readonly ContenderName[], runs: Run[]): ScenarioResult {
@@ -145,6 +195,9 @@ function report(framework: string, contenders: readonly ContenderName[], runs: R
       const p99Added = median(mine.map((r) => r.p99 - bareOf(r.round).p99));
       const cpu = median(mine.map((r) => r.cpuPerRequest));
       const cpuAdded = median(mine.map((r) => r.cpuPerRequest - bareOf(r.round).cpuPerRequest));
+      const hasMain = mine.every((r) => r.mainCpuPerRequest !== null && bareOf(r.round).mainCpuPerRequest !== null);
+      const mainCpu = hasMain ? median(mine.map((r) => r.mainCpuPerRequest!)) : null;
+      const mainAdded = hasMain ? median(mine.map((r) => r.mainCpuPerRequest! - bareOf(r.round).mainCpuPerRequest!)) : null;
       const failures = mine.reduce((n, r) => n + r.non2xx + r.errors + r.timeouts, 0);
       const ok = mine.reduce((n, r) => n + r.ok, 0);
       let stored = '–';
@@ -166,7 +219,9 @@ function report(framework: string, contenders: readonly ContenderName[], runs: R
         ratio(p99Ratio),
         contender === bareName ? '' : deltaMs(p99Added),
         num(cpu),
-        contender === bareName ? '' : `${cpuAdded >= 0 ? '+' : '−'}${num(Math.abs(cpuAdded))}`,
+        contender === bareName ? '' : signed(cpuAdded),
+        mainCpu === null ? '–' : num(mainCpu),
+        contender === bareName || mainAdded === null ? '' : signed(mainAdded),
         stored,
         failures === 0 ? '0' : `**${num(failures)}**`,
       ]);
@@ -185,6 +240,9 @@ function report(framework: string, contenders: readonly ContenderName[], runs: R
         );
       }
     }
+  }
+  for (const contender of contenders) {
+    if (contender.endsWith(':audit-sqlite') || contender.endsWith(':audit-count')) targets.push(...requestPathTargets(framework, contender, runs, bareName));
   }
   const batchRows: string[][] = [];
   for (const connections of CONNECTIONS) {
@@ -209,9 +267,25 @@ function report(framework: string, contenders: readonly ContenderName[], runs: R
     `### ${framework}`,
     '',
     table(
-      ['conns', 'contender', 'req/s', '× bare', 'p50 ms', '× bare', 'p99 ms', '× bare', 'Δp99 ms', 'CPU µs/req', 'Δ µs/req', 'records / answered', 'non-2xx+errors'],
+      [
+        'conns',
+        'contender',
+        'req/s',
+        '× bare',
+        'p50 ms',
+        '× bare',
+        'p99 ms',
+        '× bare',
+        'Δp99 ms',
+        'CPU µs/req',
+        'Δ µs/req',
+        'main µs/req',
+        'Δ main',
+        'records / answered',
+        'non-2xx+errors',
+      ],
       rows,
-      ['r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+      ['r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
     ),
     '',
     `The audited contenders' store writes during those runs (the auditor writes one batch at a time, up to 100 records):`,

@@ -41,12 +41,19 @@ async function profileServer(options: ProfileOptions, pgSchema: string): Promise
   );
   let result;
   let profile: CpuProfile;
+  let cpu: { process: number; main: number | null };
   try {
     options.log(`profile: ${options.contender}, ${options.seconds} s at 100 connections`);
     await load({ url: server.url, connections: 100, seconds: 3 });
+    const before = await server.request('cpu');
     await server.request('profile-start');
     result = await load({ url: server.url, connections: 100, seconds: options.seconds });
     ({ profile } = await server.request('profile-stop'));
+    const after = await server.request('cpu');
+    cpu = {
+      process: (after.cpuMicros - before.cpuMicros) / result.ok,
+      main: before.mainThreadCpuMicros === null || after.mainThreadCpuMicros === null ? null : (after.mainThreadCpuMicros - before.mainThreadCpuMicros) / result.ok,
+    };
     await server.request('count');
   } finally {
     await server.stop();
@@ -55,9 +62,15 @@ async function profileServer(options: ProfileOptions, pgSchema: string): Promise
     `# CPU profile of \`${options.contender}\``,
     '',
     `The server process, sampled every 0.2 ms during ${options.seconds} s at 100 connections (after a 3 s warm-up): ${num(result.rps)} req/s. ` +
-      'Frames of TypeScript sources are mapped back through their source maps.',
+      'Frames of TypeScript sources are mapped back through their source maps. ' +
+      `CPU time per request over the same window, from the OS: ${cpu.process.toFixed(1)} µs for the process` +
+      (cpu.main === null ? '.' : `, ${cpu.main.toFixed(1)} µs for its main thread (the event loop).`) +
+      (cpu.main === null
+        ? ''
+        : ' The sampler counts wall time, which a busy machine stretches (the thread waits for a core while sampled as running): ' +
+          'the "µs per request" columns below are each row\'s share of the non-idle samples times the main thread\'s CPU per request.'),
     '',
-    summariseProfile(profile, result.ok),
+    summariseProfile(profile, result.ok, cpu.main ?? undefined),
   ].join('\n');
 }
 
@@ -74,7 +87,7 @@ function placeOf(url: string): string {
 }
 
 /** Where the time went; with `requests`, also as µs per request. */
-export function summariseProfile(profile: CpuProfile, requests?: number): string {
+export function summariseProfile(profile: CpuProfile, requests?: number, mainCpuPerRequest?: number): string {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const self = new Map<number, number>();
   let total = 0;
@@ -115,16 +128,19 @@ export function summariseProfile(profile: CpuProfile, requests?: number): string
   }
 
   const busy = total - idle.reduce((n, [, t]) => n + t, 0);
+  // What the thread spent off the event loop's wait: garbage collection and native work included.
+  const running = total - idle.filter(([id]) => byId.get(id)!.callFrame.functionName === '(idle)').reduce((n, [, t]) => n + t, 0);
   const share = (t: number) => `${((t / total) * 100).toFixed(1)}%`;
-  // Sample times are in µs.
-  const perRequest = (t: number) => (requests ? (t / requests).toFixed(1) : '');
+  // Sample times are in µs; with the thread's CPU time known, a share of the busy samples is a share of that.
+  const perRequest = (t: number) =>
+    !requests ? '' : mainCpuPerRequest !== undefined && running > 0 ? ((t / running) * mainCpuPerRequest).toFixed(1) : (t / requests).toFixed(1);
   const header = (first: string, time: string) => [first, time, 'share', ...(requests ? ['µs per request'] : [])];
   const row = (k: string, t: number) => [k, num(t / 1000), share(t), ...(requests ? [perRequest(t)] : [])];
   const align = ['l', 'r', 'r', 'r'] as const;
   const top = <K>(map: Map<K, number>, n: number) => [...map].sort((a, b) => b[1] - a[1]).slice(0, n);
   return [
     `Sampled ${(total / 1e6).toFixed(1)} s, of which ${(busy / 1e6).toFixed(1)} s not idle` +
-      (requests ? `: ${perRequest(busy)} µs of CPU per request (${num(requests)} requests).` : '.'),
+      (requests ? `: ${perRequest(busy)} µs of CPU per request (${num(requests)} requests), garbage collection and \`(program)\` not included.` : '.'),
     '',
     '### Self time by function (top 30)',
     '',

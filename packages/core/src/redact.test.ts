@@ -636,3 +636,29 @@ describe('the record pass', () => {
     expect(redactor.changes(null)).toBeNull();
   });
 });
+
+describe('text the redactor remembers as clean', () => {
+  it('answers the same for text seen before, and never remembers text that held a secret', () => {
+    const redactor = createRedactor();
+    const secret = 'GET /x?token=abc123';
+    for (let i = 0; i < 3; i++) {
+      expect(redactor.text('/payments/pay_1/refunds')).toBe('/payments/pay_1/refunds');
+      expect(redactor.text(secret)).toBe('GET /x?token=[REDACTED]');
+      expect(redactor.text('card 4111 1111 1111 1111')).toBe('card [REDACTED]');
+    }
+    // Far more distinct clean texts than it remembers: it forgets, and still answers right.
+    for (let i = 0; i < 10_000; i++) expect(redactor.text(`/items/${i}`)).toBe(`/items/${i}`);
+    expect(redactor.text(secret)).toBe('GET /x?token=[REDACTED]');
+  });
+
+  it('turns empty details into a fresh empty object, and deep-truncates as configured', () => {
+    const redactor = createRedactor();
+    const empty = {};
+    const out = redactor.details(empty);
+    expect(out).toEqual({});
+    expect(out).not.toBe(empty);
+    expect(createRedactor({ maxDepth: 0 }).details({})).toEqual({ value: '[Truncated]' });
+    expect(redactor.details(Object.create({ inherited: 'x' }))).toEqual({});
+  });
+});
+

@@ -122,6 +122,25 @@ const TOP_LEVEL = new Set(Object.keys((auditRecordSchema as unknown as SchemaNod
 /** The record's text fields the redaction pass scans: every text field of the schema but `FORMAT_FIELDS`. */
 export const RECORD_TEXT_FIELDS: readonly string[] = RECORD_FIELDS.text.filter((path) => !FORMAT_FIELDS.includes(path));
 
+/** `RECORD_TEXT_FIELDS` split once into a top-level key and, for nested fields, the key inside it. */
+const TEXT_FIELD_PATHS: readonly (readonly [string, string | null])[] = RECORD_TEXT_FIELDS.map((path) => {
+  const dot = path.indexOf('.');
+  return dot === -1 ? ([path, null] as const) : ([path.slice(0, dot), path.slice(dot + 1)] as const);
+});
+const JSON_FIELDS = new Set(RECORD_FIELDS.json);
+
+/** Text up to this length that held no secret is remembered (see `text` in `createRedactor`)… */
+const CLEAN_TEXT_LENGTH = 256;
+/** …up to this many values. */
+const CLEAN_TEXT_ENTRIES = 4096;
+
+/** An object that `copy` would turn into `{}`: no enumerable key (not an array, a Date or a boxed value). */
+function isEmptyObject(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Date) return false;
+  for (const _key in value) return false;
+  return true;
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Card numbers
 // ---------------------------------------------------------------------------------------------------
@@ -397,7 +416,7 @@ export function createRedactor(options: RedactionOptions = {}): Redactor {
     return (ascii ? asciiDigitCount(out) >= 13 : ANY_DIGIT.test(out)) ? redactCards(out) : out;
   };
 
-  const text = (value: string): string => {
+  const scanText = (value: string): string => {
     // No length shortcut: "Bearer x" is 8 characters long.
     if (!scanValues) return value;
     const out = scan(value);
@@ -411,6 +430,25 @@ export function createRedactor(options: RedactionOptions = {}): Redactor {
     }
     const scanned = scan(decoded);
     return scanned === decoded ? out : scanned;
+  };
+
+  /**
+   * Short text found to hold no secret, remembered: most captured values
+   * (methods, routes, user agents, user and account ids, addresses) recur
+   * from request to request. Only text that came out unchanged is kept, so
+   * the set never holds a secret; it is emptied when full.
+   */
+  const clean = new Set<string>();
+  const text = (value: string): string => {
+    if (!scanValues) return value;
+    const cacheable = value.length <= CLEAN_TEXT_LENGTH;
+    if (cacheable && clean.has(value)) return value;
+    const out = scanText(value);
+    if (cacheable && out === value) {
+      if (clean.size >= CLEAN_TEXT_ENTRIES) clean.clear();
+      clean.add(value);
+    }
+    return out;
   };
 
   /** A JSON number that is a card number (under any key) becomes a string. */
@@ -484,7 +522,7 @@ export function createRedactor(options: RedactionOptions = {}): Redactor {
   };
 
   const details = (value: unknown): { [key: string]: JsonValue } => {
-    if (value === undefined || value === null) return {};
+    if (value === undefined || value === null || (maxDepth > 0 && isEmptyObject(value))) return {};
     const copied = copy(value, 0, new Set());
     const object: { [key: string]: JsonValue } =
       copied !== null && typeof copied === 'object' && !Array.isArray(copied) ? copied : { value: copied };
@@ -514,25 +552,24 @@ export function createRedactor(options: RedactionOptions = {}): Redactor {
 
   const record = <R extends object>(input: R): R => {
     const out = { ...input } as Record<string, unknown>;
-    for (const path of RECORD_TEXT_FIELDS) {
-      const dot = path.indexOf('.');
-      if (dot === -1) {
-        if (typeof out[path] === 'string') out[path] = text(out[path]);
+    for (const [parent, field] of TEXT_FIELD_PATHS) {
+      if (field === null) {
+        const value = out[parent];
+        if (typeof value === 'string') out[parent] = text(value);
         continue;
       }
-      const parent = path.slice(0, dot);
       const inner = out[parent];
       if (inner === null || typeof inner !== 'object') continue;
-      const field = path.slice(dot + 1);
       const value = (inner as Record<string, unknown>)[field];
       if (typeof value !== 'string') continue;
       const redacted = text(value);
       if (redacted !== value) out[parent] = { ...(inner as object), [field]: redacted };
     }
-    for (const key of Object.keys(out)) {
+    for (const key in out) {
+      if (!Object.hasOwn(out, key)) continue;
       if (key === 'details') out.details = details(out.details);
       else if (key === 'changes') out.changes = changes(out.changes as AuditChanges | null | undefined);
-      else if (!TOP_LEVEL.has(key) || RECORD_FIELDS.json.includes(key)) out[key] = copy(out[key], 0, new Set());
+      else if (!TOP_LEVEL.has(key) || JSON_FIELDS.has(key)) out[key] = copy(out[key], 0, new Set());
     }
     return out as R;
   };

@@ -153,4 +153,15 @@ describe('compileRouteMap without case sensitivity (as Express routes by default
     const strict = compileRouteMap({ 'GET /payments/:payment_id': 'get_payment' }, paymentsOsCatalog);
     expect(strict('GET', '/PAYMENTS/x')).toBeNull();
   });
+
+  it('folds text beyond ASCII as toLowerCase does, and treats repeated slashes as one', () => {
+    const match = compileRouteMap({ 'GET /Café/:payment_id': { action: 'get_payment', resourceId: 'payment_id' } }, paymentsOsCatalog, {
+      caseSensitive: false,
+    });
+    expect(match('GET', '/CAFÉ/p1')?.resource_id).toBe('p1');
+    expect(match('GET', '/cafe/p1')).toBeNull();
+    expect(match('GET', '//café//p%201/')?.resource_id).toBe('p 1');
+    expect(match('GET', '/caf/p1')).toBeNull();
+    expect(match('GET', '/cafés/p1')).toBeNull();
+  });
 });

@@ -49,31 +49,101 @@ export interface RouteMapOptions {
 /** Finds the action of a request, or `null` when the map does not name one. */
 export type RouteMatcher<A extends string = string> = (method: string, path: string) => RouteMatch<A> | null;
 
-interface CompiledRoute {
-  method: string;
-  template: string;
-  segments: string[];
-  statics: number;
-  action: string;
-  resourceId: string | null;
+/** A route of the map, compiled once: what matching a request needs, nothing built per request. */
+export interface CompiledRoute {
+  readonly method: string;
+  /** The template, e.g. `/payments/:payment_id`. */
+  readonly template: string;
+  readonly action: string;
+  /** The parameter holding the resource id, or `null`. */
+  readonly resourceId: string | null;
+  /** Each segment: a static one (folded when matching ignores case) or a parameter's name after `:`. */
+  readonly segments: readonly string[];
+  readonly isParam: readonly boolean[];
+  /** The segment index of the `resourceId` parameter, or `-1`. */
+  readonly resourceIndex: number;
+  readonly statics: number;
 }
+
+/** Finds the route of a request, allocating nothing; `resourceIdOf` then reads its resource id. */
+export interface RouteLookup {
+  find(method: string, path: string): CompiledRoute | null;
+  /** The resource id of a request `find` matched to `route`, percent-decoded; `null` when the route names none. */
+  resourceIdOf(route: CompiledRoute, path: string): string | null;
+  /** Every parameter of a matched request, percent-decoded. */
+  paramsOf(route: CompiledRoute, path: string): Record<string, string>;
+}
+
+const SLASH = 47;
 
 function splitPath(path: string): string[] {
   return path.split('/').filter((segment) => segment.length > 0);
 }
 
+/** How many non-empty segments `path` has (what `splitPath(path).length` would say). */
+function countSegments(path: string): number {
+  let count = 0;
+  let inSegment = false;
+  for (let i = 0; i < path.length; i++) {
+    if (path.charCodeAt(i) === SLASH) inSegment = false;
+    else if (!inSegment) {
+      inSegment = true;
+      count++;
+    }
+  }
+  return count;
+}
+
+/** Where the non-empty segment starting at or after `from` begins. */
+function segmentStart(path: string, from: number): number {
+  let at = from;
+  while (at < path.length && path.charCodeAt(at) === SLASH) at++;
+  return at;
+}
+
+function segmentEnd(path: string, start: number): number {
+  const end = path.indexOf('/', start);
+  return end < 0 ? path.length : end;
+}
+
+function decodeParam(raw: string): string {
+  if (!raw.includes('%')) return raw;
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
+
+/** `path[start, end)` equals `want`, ASCII letters compared without case (`want` is lower-case); other text through `toLowerCase`. */
+function equalsFolded(path: string, start: number, end: number, want: string): boolean {
+  let j = 0;
+  for (let i = start; i < end; i++, j++) {
+    let code = path.charCodeAt(i);
+    // Beyond ASCII, lower-casing may change the length: compare as the folding function would.
+    if (code >= 128) return path.slice(start, end).toLowerCase() === want;
+    if (code >= 65 && code <= 90) code |= 0x20;
+    if (j >= want.length || want.charCodeAt(j) !== code) return false;
+  }
+  return j === want.length;
+}
+
+/** The value of segment `index` of a path that matched a route. */
+function segmentAt(path: string, index: number): string {
+  let start = segmentStart(path, 0);
+  for (let i = 0; i < index; i++) start = segmentStart(path, segmentEnd(path, start));
+  return path.slice(start, segmentEnd(path, start));
+}
+
 /**
- * Validates a route map against its catalog and compiles it into a matcher.
- * Static segments win over parameters when two templates match.
+ * Validates a route map against its catalog and compiles it into a lookup
+ * that matches requests without building anything (no `split`, no params
+ * object). Static segments win over parameters when two templates match.
  * Throws a `TypeError` naming the entry for a malformed key, an action type
  * that is not in the catalog, or a `resourceId` that is not a parameter.
  */
-export function compileRouteMap<C extends Catalog>(
-  map: RouteMap<C>,
-  catalog: C,
-  options: RouteMapOptions = {},
-): RouteMatcher<ActionTypeOf<C>> {
-  const fold = options.caseSensitive === false ? (text: string) => text.toLowerCase() : (text: string) => text;
+export function compileRouteLookup<C extends Catalog>(map: RouteMap<C>, catalog: C, options: RouteMapOptions = {}): RouteLookup {
+  const caseSensitive = options.caseSensitive !== false;
   const routes: CompiledRoute[] = [];
   for (const [key, value] of Object.entries(map) as [string, string | RouteAction][]) {
     const space = key.indexOf(' ');
@@ -91,45 +161,80 @@ export function compileRouteMap<C extends Catalog>(
     if (resourceId !== null && !segments.includes(`:${resourceId}`)) {
       throw new TypeError(`routes: "${key}" takes its resourceId from ":${resourceId}", which is not in the path`);
     }
+    const isParam = segments.map((segment) => segment.startsWith(':'));
     routes.push({
       method,
       template: `/${segments.join('/')}`,
-      segments: segments.map((segment) => (segment.startsWith(':') ? segment : fold(segment))),
-      statics: segments.filter((s) => !s.startsWith(':')).length,
       action,
       resourceId,
+      segments: segments.map((segment, i) => (isParam[i] ? segment.slice(1) : caseSensitive ? segment : segment.toLowerCase())),
+      isParam,
+      resourceIndex: resourceId === null ? -1 : segments.indexOf(`:${resourceId}`),
+      statics: isParam.filter((param) => !param).length,
     });
   }
+  // Stable: among routes with as many static segments, the map's order decides.
   routes.sort((a, b) => b.statics - a.statics);
+  const byMethod = new Map<string, CompiledRoute[]>();
+  for (const method of HTTP_METHODS) {
+    // HEAD requests are served by GET routes, as in Express and Hono.
+    const served = routes.filter((route) => route.method === method || (method === 'HEAD' && route.method === 'GET'));
+    if (served.length > 0) byMethod.set(method, served);
+  }
 
-  return (method, path) => {
-    const upper = method.toUpperCase();
-    const parts = splitPath(path);
-    for (const route of routes) {
-      // HEAD requests are served by GET routes, as in Express and Hono.
-      if (route.method !== upper && !(upper === 'HEAD' && route.method === 'GET')) continue;
-      if (route.segments.length !== parts.length) continue;
-      const params: Record<string, string> = {};
-      let ok = true;
-      for (let i = 0; i < parts.length && ok; i++) {
+  const matches = (route: CompiledRoute, path: string): boolean => {
+    let start = 0;
+    for (let i = 0; i < route.segments.length; i++) {
+      start = segmentStart(path, start);
+      const end = segmentEnd(path, start);
+      if (!route.isParam[i]) {
         const want = route.segments[i]!;
-        const got = parts[i]!;
-        if (want.startsWith(':')) {
-          try {
-            params[want.slice(1)] = decodeURIComponent(got);
-          } catch {
-            params[want.slice(1)] = got;
-          }
-        } else ok = want === fold(got);
+        if (caseSensitive ? end - start !== want.length || !path.startsWith(want, start) : !equalsFolded(path, start, end, want)) return false;
       }
-      if (!ok) continue;
-      return {
-        action_type: route.action as ActionTypeOf<C>,
-        route: route.template,
-        params,
-        resource_id: route.resourceId === null ? null : (params[route.resourceId] ?? null),
-      };
+      start = end;
     }
-    return null;
+    return true;
+  };
+
+  return {
+    find(method, path) {
+      const candidates = byMethod.get(method) ?? byMethod.get(method.toUpperCase());
+      if (!candidates) return null;
+      const count = countSegments(path);
+      for (const route of candidates) {
+        if (route.segments.length === count && matches(route, path)) return route;
+      }
+      return null;
+    },
+    resourceIdOf: (route, path) => (route.resourceIndex < 0 ? null : decodeParam(segmentAt(path, route.resourceIndex))),
+    paramsOf(route, path) {
+      const params: Record<string, string> = {};
+      for (let i = 0; i < route.segments.length; i++) if (route.isParam[i]) params[route.segments[i]!] = decodeParam(segmentAt(path, i));
+      return params;
+    },
+  };
+}
+
+/**
+ * Validates a route map against its catalog and compiles it into a matcher.
+ * Static segments win over parameters when two templates match.
+ * Throws a `TypeError` naming the entry for a malformed key, an action type
+ * that is not in the catalog, or a `resourceId` that is not a parameter.
+ */
+export function compileRouteMap<C extends Catalog>(
+  map: RouteMap<C>,
+  catalog: C,
+  options: RouteMapOptions = {},
+): RouteMatcher<ActionTypeOf<C>> {
+  const lookup = compileRouteLookup(map, catalog, options);
+  return (method, path) => {
+    const route = lookup.find(method, path);
+    if (!route) return null;
+    return {
+      action_type: route.action as ActionTypeOf<C>,
+      route: route.template,
+      params: lookup.paramsOf(route, path),
+      resource_id: lookup.resourceIdOf(route, path),
+    };
   };
 }

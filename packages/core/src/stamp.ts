@@ -60,6 +60,16 @@ function plainlyValid(record: {
 export function createStamper(catalog: Catalog, redactor: Redactor | null): (input: ActionInput) => AuditRecord {
   /** Latest instant an id and `created` can hold: 9999-12-31T23:59:59.999Z. */
   const MAX_TIME = 253_402_300_799_999;
+  // `created` of the last record: records completing in the same millisecond share it.
+  let lastTime = Number.NaN;
+  let lastCreated = '';
+  const isoOf = (time: number, completed: Date): string => {
+    if (time !== lastTime) {
+      lastCreated = completed.toISOString();
+      lastTime = time;
+    }
+    return lastCreated;
+  };
 
   const stamp = (input: ActionInput): AuditRecord => {
     if (!input || typeof input !== 'object') throw new AuditError('invalid_record', 'an action must be an object');
@@ -91,8 +101,8 @@ export function createStamper(catalog: Catalog, redactor: Redactor | null): (inp
         }
       : { ...UNKNOWN_REQUEST };
     const stamped = {
-      id: newRecordId(completed.getTime()),
-      created: completed.toISOString(),
+      id: newRecordId(time),
+      created: isoOf(time, completed),
       action_type: action,
       resource: catalog[action]!,
       resource_id: nullableString(input.resource_id),

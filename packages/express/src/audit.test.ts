@@ -60,6 +60,37 @@ describe('expressAudit', () => {
     expect(create).toMatchObject({ action_type: 'create_payment', resource_id: 'pay_new', status_code: 201 });
   });
 
+  it('adds one listener per response, the same function for every request, and none for finish or error', async () => {
+    const { app, records } = setup();
+    const seen: { close: number; finish: number; error: number; listener: unknown }[] = [];
+    const count = (res: express.Response) => ({
+      close: res.listenerCount('close'),
+      finish: res.listenerCount('finish'),
+      error: res.listenerCount('error'),
+      listener: res.listeners('close').at(-1),
+    });
+    const bare = express();
+    bare.get('/payments/:payment_id', (_req, res) => {
+      seen.push(count(res));
+      res.json({});
+    });
+    app.get('/payments/:payment_id', (_req, res) => {
+      seen.push(count(res));
+      res.json({});
+    });
+    await request(bare).get('/payments/pay_0').set('x-user', 'alice').expect(200);
+    await request(app).get('/payments/pay_1').set('x-user', 'alice').expect(200);
+    await request(app).get('/payments/pay_2').set('x-user', 'alice').expect(200);
+    const [without, first, second] = seen;
+    expect({ close: first!.close - without!.close, finish: first!.finish - without!.finish, error: first!.error - without!.error }).toEqual({
+      close: 1,
+      finish: 0,
+      error: 0,
+    });
+    expect(second!.listener).toBe(first!.listener);
+    expect((await records()).map((r) => r.resource_id)).toEqual(['pay_1', 'pay_2']);
+  });
+
   it('audits a route-map route in any case, as Express serves it', async () => {
     const { app, records } = setup();
     app.get('/payments/:payment_id', (req, res) => {

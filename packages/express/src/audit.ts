@@ -111,24 +111,42 @@ interface Exchange {
   res: Response;
 }
 
-/** Everything the adapter keeps of one request, in one place (as pino-http keeps it on the response). */
-interface RequestState {
-  exchange: Exchange;
-  context: AuditContext;
-  /** The server span active on entry (response listeners run outside it). */
-  span: ReturnType<typeof activeSpan>;
+/**
+ * Everything the adapter keeps of one request, in one object on the
+ * response (as pino-http keeps a request's state on `res`): the kit's hooks
+ * receive it as the `{ req, res }` pair, so nothing else is built per request.
+ */
+class RequestState implements Exchange {
   /** A handler threw or passed an error on. */
-  errored: boolean;
+  errored = false;
   /** The response is held until its record is stored (fail-closed). */
-  held: boolean;
-  /** The record of a held response was stored: `finish` has nothing more to record. */
-  recorded: boolean;
+  held = false;
+  /** The request was recorded (or its held record stored): later events have nothing more to record. */
+  recorded = false;
+  constructor(
+    readonly req: Request,
+    readonly res: Response,
+    readonly context: AuditContext,
+    /** The server span active on entry (response listeners run outside it). */
+    readonly span: ReturnType<typeof activeSpan>,
+  ) {}
 }
 
-const states = new WeakMap<Request, RequestState>();
+/** Where a response keeps its request's state. */
+const STATE = Symbol('@audit-trail/express:state');
+type AuditedResponse = Response & { [STATE]?: RequestState };
+
+const stateOf = (res: Response): RequestState | undefined => (res as AuditedResponse)[STATE];
 
 /** The path the client asked for, without the query string. */
-const pathOf = (req: Request): string => (req.originalUrl ?? req.url).split('?')[0]!;
+function pathOf(req: Request): string {
+  const url = req.originalUrl ?? req.url;
+  const query = url.indexOf('?');
+  return query < 0 ? url : url.slice(0, query);
+}
+
+/** Express 5's route parameters, which the kit reads by name (a wildcard's segments come as an array). */
+const paramsOf = (req: Request): Readonly<Record<string, string | readonly string[] | undefined>> => req.params as Record<string, string | string[]>;
 
 /**
  * Audit trail for Express 5.
@@ -154,11 +172,11 @@ export function expressAudit<const C extends Catalog, A extends AuditActor = Aud
     },
   );
 
-  const factsOf = (state: RequestState, status: number, aborted: boolean): RequestFacts => {
-    const { req } = state.exchange;
+  const factsOf = (state: RequestState, status: number, aborted: boolean, path: string = pathOf(state.req)): RequestFacts => {
+    const { req } = state;
     return {
       method: req.method,
-      path: pathOf(req),
+      path,
       route: state.context.route,
       ip: null,
       user_agent: headerValue(req.headers, 'user-agent'),
@@ -172,37 +190,36 @@ export function expressAudit<const C extends Catalog, A extends AuditActor = Aud
   };
 
   /** The action of a route that answered before its `audit.action()` ran. */
-  const findDeclaredAction = (state: RequestState): void => {
-    const { req } = state.exchange;
+  const findDeclaredAction = (state: RequestState, path: string): void => {
+    const { req } = state;
     const router = (req.app as unknown as { router?: { stack?: unknown } }).router;
-    const found = declaredRoute<Exchange>(router?.stack, req.method, pathOf(req));
-    if (found) kit.applyAction(state.context, found.declaration, { route: found.route, path: pathOf(req), param: (name) => found.params[name] });
+    const found = declaredRoute<Exchange>(router?.stack, req.method, path);
+    if (found) kit.applyAction(state.context, found.declaration, { route: found.route, path, param: found.params });
   };
 
-  /** Records the request once it is answered or abandoned, whichever comes first. */
-  const observe = (state: RequestState) => {
-    const { res } = state.exchange;
-    const onDone = (aborted: boolean) => {
-      res.off('finish', onFinish);
-      res.off('close', onClose);
-      if (state.recorded) return;
-      if (!kit.isNamed(state.context)) findDeclaredAction(state);
-      void kit.record(state.exchange, state.context, factsOf(state, res.statusCode, aborted));
-    };
-    const onFinish = () => onDone(false);
-    // 'close' without 'finish' means the client went away before the response was complete.
-    const onClose = () => onDone(!res.writableFinished);
-    res.on('finish', onFinish);
-    res.on('close', onClose);
+  /**
+   * The one listener of an audited response, the same function for every
+   * response: Node emits `'close'` once per response, after `'finish'` when it
+   * was sent, alone when the client went away first (`writableFinished` tells
+   * which: an abort is recorded as 499).
+   */
+  const onResponseClose = function onResponseClose(this: Response): void {
+    const state = stateOf(this);
+    if (!state || state.recorded) return;
+    state.recorded = true;
+    const path = pathOf(state.req);
+    if (!kit.isNamed(state.context)) findDeclaredAction(state, path);
+    if (state.context.action === null) return;
+    void kit.record(state, state.context, factsOf(state, this.statusCode, !this.writableFinished, path));
   };
 
   /** Fail-closed: what the handler sends leaves once the record is stored; a 503 otherwise. */
   const holdUntilRecorded = (state: RequestState) => {
     if (state.held) return;
     state.held = true;
-    holdResponse(state.exchange.res, (held) => {
-      const facts = factsOf(state, state.exchange.res.statusCode, false);
-      void kit.recordDurably(state.exchange, state.context, facts).then((stored) => {
+    holdResponse(state.res, (held) => {
+      const facts = factsOf(state, state.res.statusCode, false);
+      void kit.recordDurably(state, state.context, facts).then((stored) => {
         if (!stored) return held.replace(REQUIRED_RECORD_UNAVAILABLE.status, JSON_CONTENT_TYPE, REQUIRED_RECORD_UNAVAILABLE_BODY);
         state.recorded = true;
         held.release();
@@ -214,15 +231,15 @@ export function expressAudit<const C extends Catalog, A extends AuditActor = Aud
    * Adds the action to the request's span as an `audit.record` event when the
    * response head is written: its status is final then, and the span still
    * open — HTTP instrumentation ends it on the response's `finish`, before
-   * the listener that records the action runs.
+   * the listener that records the action runs. Only for a recording span.
    */
   const addEventOnHead = (state: RequestState, span: NonNullable<RequestState['span']>) => {
-    const { res } = state.exchange;
+    const { res } = state;
     const writeHead = res.writeHead;
     res.writeHead = function auditedWriteHead(this: Response, ...args: Parameters<Response['writeHead']>) {
       res.writeHead = writeHead;
       const result = writeHead.apply(this, args);
-      kit.addEvent(state.exchange, state.context, { ...factsOf(state, res.statusCode, false), ip: state.exchange.req.ip ?? null, span });
+      kit.addEvent(state, state.context, { ...factsOf(state, res.statusCode, false), ip: state.req.ip ?? null, span });
       return result;
     } as Response['writeHead'];
   };
@@ -230,11 +247,11 @@ export function expressAudit<const C extends Catalog, A extends AuditActor = Aud
   const middleware: RequestHandler = function auditMiddleware(req, res, next) {
     const context = kit.enter(req.method, req.path);
     // Captured on entry: the server span is active here, but not in the response's event listeners.
-    const state: RequestState = { exchange: { req, res }, context, span: activeSpan(), errored: false, held: false, recorded: false };
-    states.set(req, state);
+    const state = new RequestState(req, res, context, activeSpan());
+    (res as AuditedResponse)[STATE] = state;
     res.locals.audit = context;
     if (state.span?.isRecording()) addEventOnHead(state, state.span);
-    observe(state);
+    res.on('close', onResponseClose);
     if (kit.isRequired(context)) holdUntilRecorded(state);
     next();
   };
@@ -245,7 +262,7 @@ export function expressAudit<const C extends Catalog, A extends AuditActor = Aud
       ...(resourceId === undefined ? {} : { resourceId: typeof resourceId === 'function' ? ({ req, res }: Exchange) => resourceId(req, res) : resourceId }),
     });
     return tagAction(function auditAction(req: Request, res: Response, next: NextFunction) {
-      const state = states.get(req);
+      const state = stateOf(res);
       if (!state) {
         next(new Error('audit.action() needs the audit middleware: app.use(audit.middleware) before the routes'));
         return;
@@ -253,18 +270,15 @@ export function expressAudit<const C extends Catalog, A extends AuditActor = Aud
       kit.applyAction(state.context, declaration, {
         route: typeof req.route?.path === 'string' ? joinRoute(req.baseUrl, req.route.path) : null,
         path: pathOf(req),
-        param: (name) => {
-          const value: string | string[] | undefined = req.params[name];
-          return Array.isArray(value) ? value.join('/') : value;
-        },
+        param: paramsOf(req),
       });
       if (kit.isRequired(state.context)) holdUntilRecorded(state);
       next();
     }, declaration);
   };
 
-  const errorHandler: ErrorRequestHandler = function auditErrorHandler(err, req, _res, next) {
-    const state = states.get(req);
+  const errorHandler: ErrorRequestHandler = function auditErrorHandler(err, _req, res, next) {
+    const state = stateOf(res);
     if (state) state.errored = true;
     next(err);
   };

@@ -99,15 +99,22 @@ interface Exchange {
 }
 
 /** Everything the adapter keeps of one request, in one place. */
-interface RequestState {
-  exchange: Exchange;
-  context: AuditContext;
-  span: ReturnType<typeof activeSpan>;
-  errored: boolean;
-  settled: boolean;
+/** Everything the adapter keeps of one request, in one object: it is also the `{ request, reply }` pair the kit's hooks receive. */
+class RequestState implements Exchange {
+  errored = false;
+  settled = false;
+  constructor(
+    readonly request: FastifyRequest,
+    readonly reply: FastifyReply,
+    readonly context: AuditContext,
+    readonly span: ReturnType<typeof activeSpan>,
+  ) {}
 }
 
-const states = new WeakMap<FastifyRequest, RequestState>();
+/** Where a request keeps its state: a request decoration (so every request has the same shape), and on Node's response for its `'close'` listener. */
+const STATE = Symbol('@audit-trail/fastify:state');
+type Stateful = { [STATE]?: RequestState | null };
+const stateOf = (request: FastifyRequest): RequestState | null | undefined => (request as unknown as Stateful)[STATE];
 
 /**
  * Audit trail for Fastify 5.
@@ -145,7 +152,7 @@ export function fastifyAudit<const C extends Catalog, A extends AuditActor = Aud
   };
 
   const factsOf = (state: RequestState, status: number, aborted: boolean): RequestFacts => {
-    const { request } = state.exchange;
+    const { request } = state;
     return {
       method: request.method,
       path: pathOfUrl(`http://host${request.url}`),
@@ -164,11 +171,17 @@ export function fastifyAudit<const C extends Catalog, A extends AuditActor = Aud
   const settle = (state: RequestState, status: number, aborted: boolean): void => {
     if (state.settled) return;
     state.settled = true;
-    void kit.record(state.exchange, state.context, factsOf(state, status, aborted));
+    void kit.record(state, state.context, factsOf(state, status, aborted));
+  };
+
+  const onResponseClose = function onResponseClose(this: FastifyReply['raw']): void {
+    const state = (this as unknown as Stateful)[STATE];
+    if (state && !this.writableFinished) settle(state, 0, true);
   };
 
   const plugin: FastifyPluginCallback = (app: FastifyInstance, _options, done) => {
     app.decorateRequest('audit', null as unknown as AuditContext);
+    app.decorateRequest(STATE as unknown as string, null);
     app.addHook('onRoute', (route) => {
       const audited = (route.config as { audit?: FastifyAuditRoute } | undefined)?.audit;
       if (audited !== undefined) declare(audited);
@@ -176,8 +189,8 @@ export function fastifyAudit<const C extends Catalog, A extends AuditActor = Aud
     app.addHook('onRequest', (request, reply, next) => {
       const path = pathOfUrl(`http://host${request.url}`);
       const context = kit.enter(request.method, path);
-      const state: RequestState = { exchange: { request, reply }, context, span: activeSpan(), errored: false, settled: false };
-      states.set(request, state);
+      const state = new RequestState(request, reply, context, activeSpan());
+      (request as unknown as Stateful)[STATE] = state;
       request.audit = context;
       const audited = request.routeOptions.config?.audit;
       if (audited) {
@@ -185,28 +198,26 @@ export function fastifyAudit<const C extends Catalog, A extends AuditActor = Aud
         kit.applyAction(context, declare(audited), {
           route: typeof template === 'string' ? trimTrailingSlash(template) : null,
           path,
-          param: (name) => (request.params as Record<string, string | undefined> | undefined)?.[name],
+          param: (request.params as Record<string, string | undefined> | undefined) ?? {},
         });
       }
-      // 'close' before the response finished: the client went away (499).
-      const res = reply.raw;
-      res.once('close', () => {
-        if (!res.writableFinished) settle(state, 0, true);
-      });
+      // 'close' before the response finished: the client went away (499). One listener, the same function for every request.
+      (reply.raw as unknown as Stateful)[STATE] = state;
+      reply.raw.on('close', onResponseClose);
       next();
     });
     app.addHook('onError', (request, _reply, _error, next) => {
-      const state = states.get(request);
+      const state = stateOf(request);
       if (state) state.errored = true;
       next();
     });
     app.addHook('onSend', async (request, reply, payload) => {
-      const state = states.get(request);
+      const state = stateOf(request);
       if (!state || state.context.action === null) return payload;
-      if (state.span?.isRecording()) kit.addEvent(state.exchange, state.context, { ...factsOf(state, reply.statusCode, false), ip: request.ip, span: state.span });
+      if (state.span?.isRecording()) kit.addEvent(state, state.context, { ...factsOf(state, reply.statusCode, false), ip: request.ip, span: state.span });
       if (!kit.isRequired(state.context)) return payload;
       // Fail-closed: the response leaves once its record is stored; a 503 otherwise (recorded on onResponse).
-      if (await kit.recordDurably(state.exchange, state.context, factsOf(state, reply.statusCode, false))) {
+      if (await kit.recordDurably(state, state.context, factsOf(state, reply.statusCode, false))) {
         state.settled = true;
         return payload;
       }
@@ -215,7 +226,7 @@ export function fastifyAudit<const C extends Catalog, A extends AuditActor = Aud
       return REQUIRED_RECORD_UNAVAILABLE_BODY;
     });
     app.addHook('onResponse', (request, reply, next) => {
-      const state = states.get(request);
+      const state = stateOf(request);
       if (state) settle(state, reply.statusCode, false);
       next();
     });

@@ -18,7 +18,7 @@ import {
 import { Hono, type Context, type Env, type MiddlewareHandler } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import { baseRoutePath, matchedRoutes, routePath } from 'hono/route';
-import { clientAddress, executionContextOf, nodeBindingsOf, watchAbort, type NodeBindings } from './runtime.ts';
+import { clientAddress, executionContextOf, nodeBindingsOf, watchAbort, type AbortListener, type NodeBindings } from './runtime.ts';
 
 /** The context variables the audit middleware sets. */
 export type AuditVariables = {
@@ -147,9 +147,9 @@ export function honoAudit<const C extends Catalog, A extends AuditActor = AuditA
   );
 
   /** On Workers the isolate may stop once the response is out: keep the write alive. */
-  const keepAlive = (c: Context, pending: MaybePromise<void>): void => {
+  const keepAlive = (c: Context, pending: MaybePromise<void>, node: NodeBindings | null = nodeBindingsOf(c)): void => {
     // Not on Node, where Hono's executionCtx getter would build and throw an Error for every request.
-    if (nodeBindingsOf(c)) return;
+    if (node) return;
     const executionCtx = executionContextOf(c);
     if (!executionCtx) return;
     try {
@@ -167,71 +167,92 @@ export function honoAudit<const C extends Catalog, A extends AuditActor = AuditA
     }
   };
 
-  const middleware = createMiddleware<AuditEnv>(async function auditMiddleware(c, next) {
-    const ctx = c as unknown as Context<E>;
-    const path = pathOfUrl(c.req.url);
-    const context = kit.enter(c.req.method, path);
-    c.set('audit', context);
-    const node = nodeBindingsOf(c);
-    // The request's span (with an OpenTelemetry SDK and context manager): its ids go on the record, the action on it as an event.
-    const span = activeSpan();
-
-    const factsOf = (status: number, aborted: boolean, error: boolean): RequestFacts => ({
+  const factsOf = (state: HonoRequestState, status: number, aborted: boolean, error: boolean): RequestFacts => {
+    const { c, node, context } = state;
+    return {
       method: c.req.method,
-      path,
+      path: state.path,
       // After next(), routeIndex is the handler that answered; routePath(c, -1) would name the last
       // *matching* route, which is a catch-all when the app has one.
       route: context.route ?? templateOf(c),
       ip: null,
       user_agent: headerOf(c, node, 'user-agent'),
       request_id: null,
-      trace: requestTrace(node ? node.incoming.headers : c.req.raw.headers, span),
-      span,
+      trace: requestTrace(node ? node.incoming.headers : c.req.raw.headers, state.span),
+      span: state.span,
       status,
       aborted,
       error,
       completed_at: new Date(),
-    });
-
-    let settled = false;
-    let recorded: MaybePromise<void> = undefined;
-    const settle = (status: number, aborted: boolean, error: boolean): void => {
-      if (settled) return;
-      settled = true;
-      stopWatching();
-      if (!kit.isNamed(context)) findDeclaredAction(c, context, path);
-      if (context.action === null) return;
-      recorded = kit.record(ctx, context, factsOf(status, aborted, error));
-      keepAlive(c, recorded);
     };
+  };
+
+  /** Records the request once, whichever comes first: the handlers answered, or the client went away. */
+  const settle = (state: HonoRequestState, status: number, aborted: boolean, error: boolean): void => {
+    if (state.settled) return;
+    state.settled = true;
+    const { c, context } = state;
+    if (!kit.isNamed(context)) findDeclaredAction(c, context, state.path);
+    if (context.action === null) return;
+    state.recorded = kit.record(c as unknown as Context<E>, context, factsOf(state, status, aborted, error));
+    keepAlive(c, state.recorded, state.node);
+  };
+
+  /**
+   * What the adapter keeps of one request, in one object; it is also what
+   * hears the client go away (`handleEvent`), so watching a request creates
+   * no closure.
+   */
+  class HonoRequestState implements AbortListener {
+    settled = false;
+    /** The client went away before the handlers answered. */
+    aborted = false;
+    /** The record's queueing (a promise only while an async hook runs). */
+    recorded: MaybePromise<void> = undefined;
+    constructor(
+      readonly c: Context,
+      readonly node: NodeBindings | null,
+      /** The path as the client sent it, without the query string. */
+      readonly path: string,
+      readonly context: AuditContext,
+      /** The request's span (with an OpenTelemetry SDK and context manager): its ids go on the record, the action on it as an event. */
+      readonly span: ReturnType<typeof activeSpan>,
+    ) {}
+    handleEvent(): void {
+      if (this.settled) return;
+      this.aborted = true;
+      settle(this, CLIENT_CLOSED_REQUEST, true, false);
+    }
+  }
+
+  const middleware = createMiddleware<AuditEnv>(async function auditMiddleware(c, next) {
+    const path = pathOfUrl(c.req.url);
+    const context = kit.enter(c.req.method, path);
+    c.set('audit', context);
+    const state = new HonoRequestState(c, nodeBindingsOf(c), path, context, activeSpan());
     // The client went away before the handlers answered. (Not `c.res`: reading it early makes Hono copy the real response later.)
-    let aborted = false;
-    const stopWatching = watchAbort(c, node, () => {
-      aborted = true;
-      settle(CLIENT_CLOSED_REQUEST, true, false);
-    });
+    watchAbort(c, state.node, state);
 
     try {
       await next();
     } catch (error) {
       // Hono rethrows what is not an Error instead of handing it to onError; the client gets a 500.
-      settle(500, false, true);
-      if (span?.isRecording()) await recorded;
+      settle(state, 500, false, true);
+      if (state.span?.isRecording()) await state.recorded;
       throw error;
     }
-    if (!settled && kit.isRequired(context)) {
+    if (!state.settled && kit.isRequired(context)) {
       // Fail-closed: the response leaves only once its record is stored; otherwise the client gets a 503.
-      settled = true;
-      stopWatching();
-      if (await kit.recordDurably(ctx, context, factsOf(c.res.status, false, c.error !== undefined))) return;
+      state.settled = true;
+      if (await kit.recordDurably(c as unknown as Context<E>, context, factsOf(state, c.res.status, false, c.error !== undefined))) return;
       // Cleared first: Hono's setter would carry the handler's headers over to the new response.
       c.res = undefined as unknown as Response;
       c.res = requiredRecordUnavailable();
-      settled = false;
+      state.settled = false;
     }
-    settle(c.res.status, aborted, c.error !== undefined);
+    settle(state, c.res.status, state.aborted, c.error !== undefined);
     // Whoever started a recording span ends it once this middleware returns: its audit event must be on it by then.
-    if (span?.isRecording()) await recorded;
+    if (state.span?.isRecording()) await state.recorded;
   });
 
   const action = (actionType: ActionTypeOf<C>, actionOptions: HonoActionOptions<E> = {}): MiddlewareHandler<AuditEnv> => {
@@ -244,7 +265,8 @@ export function honoAudit<const C extends Catalog, A extends AuditActor = AuditA
       kit.applyAction(context, declaration, {
         route: templateOf(c) ?? context.route,
         path: pathOfUrl(c.req.url),
-        param: (name) => c.req.param(name),
+        // Hono's decoded parameters, read only when the declaration names one.
+        param: typeof declaration.resourceId === 'string' ? (c.req.param() as Record<string, string>) : undefined,
       });
       await next();
     });

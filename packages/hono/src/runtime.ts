@@ -25,6 +25,7 @@ export interface NodeBindings {
   };
   outgoing: {
     readonly writableFinished: boolean;
+    on(event: 'close', listener: () => void): unknown;
     once(event: 'close', listener: () => void): unknown;
     off(event: 'close', listener: () => void): unknown;
   };
@@ -40,7 +41,7 @@ export function nodeBindingsOf(c: Context): NodeBindings | null {
   const env = c.env as Partial<NodeBindings> | undefined;
   const outgoing = env?.outgoing;
   const headers = env?.incoming?.headers;
-  return outgoing && typeof outgoing.once === 'function' && typeof outgoing.off === 'function' && headers && typeof headers === 'object'
+  return outgoing && typeof outgoing.on === 'function' && typeof outgoing.off === 'function' && headers && typeof headers === 'object'
     ? (env as NodeBindings)
     : null;
 }
@@ -63,25 +64,36 @@ export function clientAddress(c: Context): string | null {
   return typeof hostname === 'string' ? hostname : null;
 }
 
+/** What is told when the client goes away: an object, so that watching a request creates no closure. */
+export interface AbortListener {
+  /** The client went away before the response was complete. */
+  handleEvent(): void;
+}
+
+/** Where Node's response keeps the listener of its request (one shared `'close'` handler reads it). */
+const WATCHER = Symbol('@audit-trail/hono:abort');
+type WatchedOutgoing = NodeBindings['outgoing'] & { [WATCHER]?: AbortListener };
+
+/** The one `'close'` handler of every watched Node response: `'close'` before it finished means the client went away. */
+function onOutgoingClose(this: WatchedOutgoing): void {
+  if (!this.writableFinished) this[WATCHER]?.handleEvent();
+}
+
 /**
- * Calls `onAbort` if the client goes away before the response is complete;
- * returns the function that stops watching.
+ * Tells `listener` if the client goes away before the response is complete:
+ * one `'close'` listener on Node's response (the same function for every
+ * request), or the request signal's `abort` elsewhere. The listener may be
+ * told after the response was answered; it ignores what comes late.
  */
-export function watchAbort(c: Context, node: NodeBindings | null, onAbort: () => void): () => void {
+export function watchAbort(c: Context, node: NodeBindings | null, listener: AbortListener): void {
   if (node) {
-    const { outgoing } = node;
-    const onClose = () => {
-      if (!outgoing.writableFinished) onAbort();
-    };
-    outgoing.once('close', onClose);
-    return () => outgoing.off('close', onClose);
+    (node.outgoing as WatchedOutgoing)[WATCHER] = listener;
+    // `on`, not `once` (which wraps the listener in a closure): Node emits 'close' once per response.
+    node.outgoing.on('close', onOutgoingClose);
+    return;
   }
   const signal = signalOf(c.req.raw);
-  if (!signal) return () => {};
-  if (signal.aborted) {
-    queueMicrotask(onAbort);
-    return () => {};
-  }
-  signal.addEventListener('abort', onAbort, { once: true });
-  return () => signal.removeEventListener('abort', onAbort);
+  if (!signal) return;
+  if (signal.aborted) queueMicrotask(() => listener.handleEvent());
+  else signal.addEventListener('abort', listener, { once: true });
 }

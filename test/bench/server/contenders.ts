@@ -42,7 +42,7 @@ export interface Contender {
   close(): Promise<void>;
 }
 
-type Kind = 'bare' | 'audit-memory' | 'audit-sqlite' | 'audit-postgres' | 'logger' | 'naive-sqlite';
+type Kind = 'bare' | 'audit-count' | 'audit-memory' | 'audit-sqlite' | 'audit-postgres' | 'logger' | 'naive-sqlite';
 
 /** Builds and starts a contender's server on 127.0.0.1 (port chosen by the OS). */
 export async function startContender(config: ServerConfig): Promise<Contender> {
@@ -104,7 +104,10 @@ async function auditSetup(config: ServerConfig, kind: Kind): Promise<AuditSetup>
   const errors: Record<string, number> = {};
   let count: () => Promise<number>;
   let store: Store;
-  if (kind === 'audit-memory') {
+  if (kind === 'audit-count') {
+    store = countingStore();
+    count = async () => controlled.taken();
+  } else if (kind === 'audit-memory') {
     store = memoryStore();
     count = async () => controlled.taken();
   } else if (kind === 'audit-sqlite') {
@@ -142,6 +145,20 @@ async function auditSetup(config: ServerConfig, kind: Kind): Promise<AuditSetup>
       if (kind === 'audit-memory') await controlled.replace(() => memoryStore());
       return held;
     },
+  };
+}
+
+/**
+ * A store that takes every batch at once and keeps nothing (the wrapper
+ * around it counts what it took): what the request path and the auditor cost
+ * on the main thread, with no store I/O and no store work at all.
+ */
+function countingStore(): Store {
+  return {
+    append: async () => undefined,
+    query: async () => [],
+    get: async () => null,
+    close: async () => undefined,
   };
 }
 

@@ -3,6 +3,7 @@
  * `support/children.ts`): it listens on 127.0.0.1, tells the parent its port,
  * and answers the parent's requests over IPC.
  */
+import { readFileSync } from 'node:fs';
 import { findSourceMap } from 'node:module';
 import { Session } from 'node:inspector/promises';
 import { startContender, type Contender } from './contenders.ts';
@@ -38,6 +39,26 @@ const memory = (): MemoryReply => {
   };
 };
 
+/** Linux's clock ticks per second for `/proc` CPU times (`getconf CLK_TCK`; 100 on every Linux Node runs on). */
+const CLOCK_TICKS = 100;
+
+/**
+ * CPU time of the main thread alone (user + system), µs: on Linux the main
+ * thread's task id is the process id. `process.cpuUsage()` counts every
+ * thread (a store's worker thread, libuv's pool); this is the event loop's
+ * share. `null` where `/proc` is not there.
+ */
+function mainThreadCpuMicros(): number | null {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces, inside parentheses): state is field 3, utime 14, stime 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
+  } catch {
+    return null;
+  }
+}
+
 let profiler: Session | null = null;
 
 /** Frames of transpiled TypeScript (tsx inlines source maps) mapped back to their file, line and name. */
@@ -67,8 +88,13 @@ const answer = async (request: ServerRequest): Promise<ServerReply> => {
         records,
         errors: { ...contender.audit?.errors },
         cpuMicros: cpu.user + cpu.system,
+        mainThreadCpuMicros: mainThreadCpuMicros(),
         appends: contender.audit?.controlled.appends() ?? null,
       };
+    }
+    case 'cpu': {
+      const cpu = process.cpuUsage();
+      return { type: 'cpu', cpuMicros: cpu.user + cpu.system, mainThreadCpuMicros: mainThreadCpuMicros() };
     }
     case 'memory':
       return { type: 'memory', ...memory() };

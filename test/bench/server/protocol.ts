@@ -1,6 +1,7 @@
 /** The contenders of the HTTP scenarios: a framework, and what runs around its route. */
 export const EXPRESS_CONTENDERS = [
   'express:bare',
+  'express:audit-count',
   'express:audit-memory',
   'express:audit-sqlite',
   'express:audit-postgres',
@@ -11,6 +12,7 @@ export const EXPRESS_CONTENDERS = [
 /** pino-http is Express-only; Hono's own `hono/logger` takes its place. */
 export const HONO_CONTENDERS = [
   'hono:bare',
+  'hono:audit-count',
   'hono:audit-memory',
   'hono:audit-sqlite',
   'hono:audit-postgres',
@@ -23,12 +25,14 @@ export type ContenderName = (typeof EXPRESS_CONTENDERS)[number] | (typeof HONO_C
 /** What each contender is, for the report. */
 export const CONTENDER_DESCRIPTIONS: Readonly<Record<ContenderName, string>> = Object.freeze({
   'express:bare': 'Express 5, the route alone',
+  'express:audit-count': "expressAudit over a store that only counts the records it is handed (no I/O): the request path's own cost on the main thread",
   'express:audit-memory': 'expressAudit, memory store',
   'express:audit-sqlite': 'expressAudit, SQLite store (file)',
   'express:audit-postgres': 'expressAudit, PostgreSQL store',
   'express:pino-http': 'pino-http, to a discarding destination',
   'express:naive-sqlite': "naive: one synchronous better-sqlite3 INSERT per request on 'finish'",
   'hono:bare': 'Hono on @hono/node-server, the route alone',
+  'hono:audit-count': "honoAudit over a store that only counts the records it is handed (no I/O): the request path's own cost on the main thread",
   'hono:audit-memory': 'honoAudit, memory store',
   'hono:audit-sqlite': 'honoAudit, SQLite store (file)',
   'hono:audit-postgres': 'honoAudit, PostgreSQL store',
@@ -61,6 +65,8 @@ export type ServerRequest =
   | { type: 'stall' }
   /** Lets stalled and later appends through. */
   | { type: 'resume' }
+  /** CPU time so far (the whole process and its main thread), without flushing anything. */
+  | { type: 'cpu' }
   /** Starts the V8 CPU profiler (needs `--enable-source-maps` to map frames back to TypeScript). */
   | { type: 'profile-start' }
   /** Stops it and returns the profile, its frames mapped to the original sources. */
@@ -88,11 +94,14 @@ export type ServerReply =
       type: 'count';
       records: number | null;
       errors: Record<string, number>;
-      /** CPU time the process has used so far (user + system), µs. */
+      /** CPU time the process has used so far (user + system, every thread), µs. */
       cpuMicros: number;
+      /** CPU time of the main thread (the event loop) alone so far, µs; `null` where the OS does not say (not Linux). */
+      mainThreadCpuMicros: number | null;
       /** The store's `append` calls so far (audited contenders only). */
       appends: { count: number; totalMs: number; maxMs: number } | null;
     }
+  | { type: 'cpu'; cpuMicros: number; mainThreadCpuMicros: number | null }
   | ({ type: 'memory' } & MemoryReply)
   | ({ type: 'memory-after-gc' } & MemoryReply)
   | { type: 'stall' }

@@ -47,3 +47,37 @@ export function runHook<T, F = T>(
   }
   return isPromiseLike(value) ? Promise.resolve(value).then((settled) => settled, fail) : value;
 }
+
+/**
+ * `runHook` without a closure: calls `hook(input)` so that it can never
+ * break the request (a throw or a rejection is reported as `hook_failed` and
+ * yields `fallback`). A value is returned as it is, synchronously; only a
+ * thenable becomes a promise. What the kit calls once per request.
+ *
+ * @example
+ * const requestId = callHook(auditor, 'requestId', null, hooks.requestId, input);
+ */
+export function callHook<I, T, F = T>(
+  auditor: Pick<Auditor<Catalog>, 'reportError'>,
+  name: string,
+  fallback: F,
+  hook: (input: I) => T | PromiseLike<T>,
+  input: I,
+): T | F | Promise<T | F> {
+  let value: T | PromiseLike<T>;
+  try {
+    value = hook(input);
+  } catch (cause) {
+    return hookFailed(auditor, name, fallback, cause);
+  }
+  if (!isPromiseLike(value)) return value;
+  return Promise.resolve(value).then(
+    (settled) => settled,
+    (cause: unknown) => hookFailed(auditor, name, fallback, cause),
+  );
+}
+
+function hookFailed<F>(auditor: Pick<Auditor<Catalog>, 'reportError'>, name: string, fallback: F, cause: unknown): F {
+  auditor.reportError(new AuditError('hook_failed', `${name} threw: ${toError(cause).message}`, { cause }));
+  return fallback;
+}

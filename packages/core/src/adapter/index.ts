@@ -6,7 +6,7 @@
  *
  * @module
  */
-export { andThen, isPromiseLike, runHook, type MaybePromise } from './hooks.ts';
+export { andThen, callHook, isPromiseLike, runHook, type MaybePromise } from './hooks.ts';
 export { headerValue, joinRoute, pathOfUrl, templateParam, trimTrailingSlash, type HeaderSource } from './paths.ts';
 export {
   JSON_CONTENT_TYPE,
@@ -20,6 +20,7 @@ export {
   tagAction,
   taggedAction,
   type ActionDeclaration,
+  type ActionSite,
   type AdapterHooks,
   type AdapterKit,
   type AdapterKitOptions,

@@ -67,6 +67,31 @@ describe('createAdapterKit', () => {
     expect(errors.map((e) => e.code)).toEqual(['hook_failed']);
   });
 
+  it('records synchronously when every hook answers synchronously, and keeps the kit state out of the context', () => {
+    const { kit } = kitFor();
+    const context = kit.enter('GET', '/payments/pay_1');
+    const facts = { method: 'GET', path: '/payments/pay_1', route: null, ip: null, user_agent: null, request_id: null, trace: null, status: 200, aborted: false, error: false, completed_at: new Date() };
+    expect(kit.record({}, context, facts)).toBeUndefined();
+    expect(kit.auditor.stats().queued).toBe(1);
+    expect(facts).toMatchObject({ request_id: 'req_1', ip: '127.0.0.1' });
+    expect(Object.keys(context).sort()).toEqual(['action', 'changes', 'details', 'resourceId', 'route']);
+    expect(JSON.parse(JSON.stringify(context))).toEqual({ action: 'get_payment', resourceId: 'pay_1', details: {}, changes: null, route: '/payments/:payment_id' });
+  });
+
+  it('awaits only the hook that returns a promise, and works on a context it did not create', async () => {
+    const { kit, identified } = kitFor(async () => alice);
+    const context = { action: 'refund', resourceId: null, details: {}, changes: null, route: null };
+    kit.applyAction(context, kit.declareAction('refund', { resourceId: 'payment_id' }), { route: '/payments/:payment_id/refunds', path: '/payments/pay_9/refunds', param: { payment_id: ['a', 'b'] } });
+    expect(kit.isNamed(context)).toBe(true);
+    expect(context.resourceId).toBe('a/b');
+    const facts = { method: 'POST', path: '/payments/pay_9/refunds', route: null, ip: null, user_agent: null, request_id: null, trace: null, status: 201, aborted: false, error: false, completed_at: new Date() };
+    const pending = kit.record({}, context, facts);
+    expect(pending).toBeInstanceOf(Promise);
+    await pending;
+    expect(kit.auditor.stats().queued).toBe(1);
+    expect(identified()).toBe(1);
+  });
+
   it('tags handlers with their declared action', () => {
     const { kit } = kitFor();
     const declaration = kit.declareAction('refund', { resourceId: 'payment_id' });

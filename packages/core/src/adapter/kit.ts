@@ -1,9 +1,10 @@
 import { createAuditApi, endpointRoute, matchAuditEndpoint, type AuditApiOptions } from '../audit-api.ts';
 import type { AuditActor, Auditor } from '../auditor.ts';
 import type { ActionTypeOf, Catalog } from '../catalog.ts';
-import { addRequestEvent, createAuditContext, recordRequest, recordRequestDurably, type AuditContext, type RequestFacts } from '../http.ts';
-import { compileRouteMap, type RouteMap, type RouteMatcher } from '../route-map.ts';
-import { andThen, runHook, type MaybePromise } from './hooks.ts';
+import { addRequestEvent, recordRequest, recordRequestDurably, type AuditContext, type RequestFacts } from '../http.ts';
+import type { AuditChanges } from '../record.ts';
+import { compileRouteLookup, type RouteLookup, type RouteMap } from '../route-map.ts';
+import { callHook, isPromiseLike, runHook, type MaybePromise } from './hooks.ts';
 import { joinRoute, templateParam } from './paths.ts';
 
 /**
@@ -32,6 +33,18 @@ export interface ActionDeclaration<I = unknown> {
   readonly resourceId: ResourceIdSource<I> | null;
 }
 
+/** Where a route's declared action applies: its template, the request's path, and the framework's route parameters. */
+export interface ActionSite {
+  route: string | null;
+  path: string;
+  /**
+   * The framework's route parameters: a record (Express's `req.params`; an
+   * array value, a wildcard's segments, is joined with `/`) or a function of
+   * a parameter's name. Without it, the path is read against the template.
+   */
+  param?: ((name: string) => string | null | undefined) | Readonly<Record<string, string | readonly string[] | undefined>> | undefined;
+}
+
 /** The options every adapter takes besides its hooks. */
 export interface AdapterKitOptions<C extends Catalog> {
   auditor: Auditor<C>;
@@ -56,7 +69,7 @@ export interface AdapterKit<C extends Catalog, I, A extends AuditActor = AuditAc
    * template, and its resource id from `param(name)` (the framework's route
    * parameter) or, when that is not at hand, from the path read against the template.
    */
-  applyAction(context: AuditContext, declaration: ActionDeclaration<I>, at: { route: string | null; path: string; param?: (name: string) => string | null | undefined }): void;
+  applyAction(context: AuditContext, declaration: ActionDeclaration<I>, at: ActionSite): void;
   /**
    * Whether the request's action was named — by the route map or a route's
    * declaration — so that an adapter looks for a route's declaration only
@@ -97,14 +110,69 @@ export function checkAdapterOptions(adapter: string, options: unknown, hooks: re
   }
 }
 
-interface RequestState<I> {
-  named: boolean;
-  resourceId: ((input: I) => string | null | undefined) | null;
-  actor: MaybePromise<AuditActor | null> | undefined;
+/**
+ * The context of a request the kit entered: the five fields handlers see
+ * (`AuditContext`), and what the kit keeps of the request in private fields
+ * beside them (nothing a handler, a test's `toEqual` or `JSON.stringify`
+ * sees), so that no per-request map or closure is needed.
+ */
+class RequestContext implements AuditContext {
+  action: string | null = null;
+  resourceId: string | null = null;
+  details: Record<string, unknown> = {};
+  changes: AuditChanges | null = null;
+  route: string | null = null;
+  /** The action was named by the route map or a route's declaration. */
+  #named = false;
+  /** A resource id function of the route's declaration, not run yet. */
+  #resourceHook: ((input: never) => string | null | undefined) | null = null;
+  /** Who acted, once asked (a promise while an async identify runs). */
+  #actor: MaybePromise<AuditActor | null> | undefined = undefined;
+
+  static is(context: AuditContext): context is RequestContext {
+    return #named in context;
+  }
+  static named(context: RequestContext): boolean {
+    return context.#named;
+  }
+  static setNamed(context: RequestContext): void {
+    context.#named = true;
+  }
+  static resourceHook<I>(context: RequestContext): ((input: I) => string | null | undefined) | null {
+    return context.#resourceHook as ((input: I) => string | null | undefined) | null;
+  }
+  static setResourceHook<I>(context: RequestContext, hook: ((input: I) => string | null | undefined) | null): void {
+    context.#resourceHook = hook as ((input: never) => string | null | undefined) | null;
+  }
+  static actor(context: RequestContext): MaybePromise<AuditActor | null> | undefined {
+    return context.#actor;
+  }
+  static setActor(context: RequestContext, actor: MaybePromise<AuditActor | null>): void {
+    context.#actor = actor;
+  }
+}
+
+/** A context the kit did not create (an app replaced it): its state kept beside it. */
+const foreignStates = new WeakMap<AuditContext, RequestContext>();
+const stateOf = (context: AuditContext): RequestContext => {
+  if (RequestContext.is(context)) return context;
+  let state = foreignStates.get(context);
+  if (!state) foreignStates.set(context, (state = new RequestContext()));
+  return state;
+};
+
+/** A route parameter from what the framework gave (see `ActionSite.param`). */
+function paramValue(param: NonNullable<ActionSite['param']>, name: string): string | null | undefined {
+  if (typeof param === 'function') return param(name);
+  const value = Object.hasOwn(param, name) ? param[name] : undefined;
+  return Array.isArray(value) ? value.join('/') : (value as string | undefined);
 }
 
 /**
- * Creates the kit an adapter is written against.
+ * Creates the kit an adapter is written against. Per request it builds one
+ * context and the record's facts, and creates no closure while the app's
+ * hooks answer synchronously: a hook that returns a promise is awaited, one
+ * that returns a value is used at once.
  *
  * @example
  * const kit = createAdapterKit(options, { identify: ({ req, res }) => options.identify(req, res), ... });
@@ -114,34 +182,53 @@ export function createAdapterKit<const C extends Catalog, I, A extends AuditActo
   hooks: AdapterHooks<I, A>,
 ): AdapterKit<C, I, A> {
   const { auditor } = options;
-  const match: RouteMatcher | null = options.routes
-    ? compileRouteMap(options.routes, auditor.catalog, options.caseSensitive === undefined ? {} : { caseSensitive: options.caseSensitive })
+  const lookup: RouteLookup | null = options.routes
+    ? compileRouteLookup(options.routes, auditor.catalog, options.caseSensitive === undefined ? {} : { caseSensitive: options.caseSensitive })
     : null;
-  const states = new WeakMap<AuditContext, RequestState<I>>();
-  const stateOf = (context: AuditContext): RequestState<I> => {
-    let state = states.get(context);
-    if (!state) states.set(context, (state = { named: false, resourceId: null, actor: undefined }));
-    return state;
+
+  /** The business unit, unless the actor names its own. */
+  const withAppId = (actor: AuditActor | null | undefined, input: I): MaybePromise<AuditActor | null> => {
+    if (!actor) return null;
+    if (actor.app_id != null) return actor;
+    const appId = callHook(auditor, 'appId', null, hooks.appId, input);
+    return isPromiseLike(appId) ? appId.then((id) => ({ ...actor, app_id: id ?? null })) : { ...actor, app_id: appId ?? null };
   };
 
-  /** identify, then the business unit unless the actor names its own. */
-  const resolveActor = (input: I): MaybePromise<AuditActor | null> =>
-    andThen(runHook(auditor, 'identify', null, () => hooks.identify(input)), (actor) => {
-      if (!actor) return null;
-      if (actor.app_id != null) return actor;
-      return andThen(runHook(auditor, 'appId', null, () => hooks.appId(input)), (appId) => ({ ...actor, app_id: appId ?? null }));
-    });
+  /** identify, then the business unit. */
+  const resolveActor = (input: I): MaybePromise<AuditActor | null> => {
+    const actor = callHook(auditor, 'identify', null, hooks.identify, input);
+    return isPromiseLike(actor) ? actor.then((a) => withAppId(a, input)) : withAppId(actor, input);
+  };
+
+  /** `complete` once a hook returned a promise: the remaining steps, awaited. */
+  const completeAsync = async (
+    input: I,
+    context: AuditContext,
+    facts: RequestFacts,
+    requestId: PromiseLike<string | null | undefined> | null,
+    ip: MaybePromise<string | null | undefined> | null,
+  ): Promise<AuditActor | null> => {
+    if (requestId) {
+      facts.request_id = (await requestId) ?? null;
+      ip = callHook(auditor, 'ip', null, hooks.ip, input);
+    }
+    facts.ip = (await ip) ?? null;
+    await kit.resolveResourceId(input, context);
+    return kit.actor(input, context);
+  };
+
+  const recordWith = (context: AuditContext, facts: RequestFacts, actor: AuditActor | null): void => recordRequest(auditor, context, actor, facts);
 
   const kit: AdapterKit<C, I, A> = {
     auditor,
     enter(method, path) {
-      const context = createAuditContext();
-      const found = match?.(method, path);
-      if (found) {
-        context.action = found.action_type;
-        context.route = found.route;
-        context.resourceId = found.resource_id;
-        stateOf(context).named = true;
+      const context = new RequestContext();
+      const route = lookup?.find(method, path);
+      if (route) {
+        context.action = route.action;
+        context.route = route.template;
+        context.resourceId = lookup!.resourceIdOf(route, path);
+        RequestContext.setNamed(context);
       }
       return context;
     },
@@ -156,49 +243,58 @@ export function createAdapterKit<const C extends Catalog, I, A extends AuditActo
       return Object.freeze({ action: actionType, resourceId: resourceId ?? null });
     },
     applyAction(context, declaration, at) {
-      stateOf(context).named = true;
+      const state = stateOf(context);
+      RequestContext.setNamed(state);
       context.action = declaration.action;
       if (at.route !== null) context.route = at.route;
       const source = declaration.resourceId;
-      if (typeof source === 'function') stateOf(context).resourceId = source;
+      if (typeof source === 'function') RequestContext.setResourceHook(state, source);
       else if (typeof source === 'string') {
-        const value = at.param ? at.param(source) : at.route === null ? null : templateParam(at.route, at.path, source);
+        const value = at.param ? paramValue(at.param, source) : at.route === null ? null : templateParam(at.route, at.path, source);
         context.resourceId = value ?? null;
       }
     },
-    isNamed: (context) => states.get(context)?.named === true,
+    isNamed: (context) => RequestContext.named(stateOf(context)),
     isRequired: (context) => context.action !== null && auditor.isRequired(context.action),
     actor(input, context) {
       const state = stateOf(context);
-      if (state.actor === undefined) {
-        const answer = resolveActor(input);
-        state.actor = answer;
+      let answer = RequestContext.actor(state);
+      if (answer === undefined) {
+        answer = resolveActor(input);
+        RequestContext.setActor(state, answer);
         // Kept for a synchronous look later (a span's event and the record share one answer).
-        if (answer instanceof Promise) void answer.then((actor) => (state.actor = actor));
+        if (answer instanceof Promise) void answer.then((actor) => RequestContext.setActor(state, actor));
       }
-      return state.actor;
+      return answer;
     },
     resolveResourceId(input, context) {
       const state = stateOf(context);
-      const hook = state.resourceId;
+      const hook = RequestContext.resourceHook<I>(state);
       if (!hook) return;
-      state.resourceId = null;
-      return andThen(runHook(auditor, 'resourceId', null, () => hook(input)), (id) => {
-        if (id != null) context.resourceId = String(id);
-      });
+      RequestContext.setResourceHook(state, null);
+      const id = callHook(auditor, 'resourceId', null, hook, input);
+      if (isPromiseLike(id)) {
+        return id.then((settled) => {
+          if (settled != null) context.resourceId = String(settled);
+        });
+      }
+      if (id != null) context.resourceId = String(id);
     },
     complete(input, context, facts) {
-      return andThen(runHook(auditor, 'requestId', null, () => hooks.requestId(input)), (requestId) => {
-        facts.request_id = requestId ?? null;
-        return andThen(runHook(auditor, 'ip', null, () => hooks.ip(input)), (ip) => {
-          facts.ip = ip ?? null;
-          return andThen(kit.resolveResourceId(input, context), () => kit.actor(input, context));
-        });
-      });
+      const requestId = callHook(auditor, 'requestId', null, hooks.requestId, input);
+      if (isPromiseLike(requestId)) return completeAsync(input, context, facts, requestId, null);
+      facts.request_id = requestId ?? null;
+      const ip = callHook(auditor, 'ip', null, hooks.ip, input);
+      if (isPromiseLike(ip)) return completeAsync(input, context, facts, null, ip);
+      facts.ip = ip ?? null;
+      const resolved = kit.resolveResourceId(input, context);
+      return resolved ? resolved.then(() => kit.actor(input, context)) : kit.actor(input, context);
     },
     record(input, context, facts) {
       if (context.action === null) return;
-      return andThen(kit.complete(input, context, facts), (actor) => recordRequest(auditor, context, actor, facts));
+      const actor = kit.complete(input, context, facts);
+      if (isPromiseLike(actor)) return actor.then((settled) => recordWith(context, facts, settled));
+      recordWith(context, facts, actor);
     },
     async recordDurably(input, context, facts) {
       return recordRequestDurably(auditor, context, await kit.complete(input, context, facts), facts);
@@ -206,9 +302,9 @@ export function createAdapterKit<const C extends Catalog, I, A extends AuditActo
     addEvent(input, context, facts) {
       if (context.action === null || !facts.span?.isRecording()) return;
       const resolved = kit.resolveResourceId(input, context);
-      const actor = resolved instanceof Promise ? resolved.then(() => kit.actor(input, context)) : kit.actor(input, context);
+      const actor = resolved ? resolved.then(() => kit.actor(input, context)) : kit.actor(input, context);
       // An async identify's event is added when it answers, if the span is still recording then.
-      if (actor instanceof Promise) void actor.then((a) => addRequestEvent(auditor, context, a, facts));
+      if (isPromiseLike(actor)) void actor.then((a) => addRequestEvent(auditor, context, a, facts));
       else addRequestEvent(auditor, context, actor, facts);
     },
     readHandler(routerOptions) {

@@ -25,8 +25,14 @@ export function joinRoute(base: string, path: string): string {
 export function pathOfUrl(url: string): string {
   const start = url.indexOf('/', url.indexOf('://') + 3);
   if (start < 0) return '/';
-  const end = url.slice(start).search(/[?#]/);
-  return end < 0 ? url.slice(start) : url.slice(start, start + end);
+  // One scan for the end, one slice: no intermediate string.
+  let end = start;
+  while (end < url.length) {
+    const code = url.charCodeAt(end);
+    if (code === 63 /* ? */ || code === 35 /* # */) break;
+    end++;
+  }
+  return url.slice(start, end);
 }
 
 /**
