@@ -100,7 +100,10 @@ describe.each(['express', 'hono', 'fastify'])('the %s example as a process', (ex
     const load = (async () => {
       for (let round = 0; round < 40; round++) await Promise.all(Array.from({ length: 10 }, fire));
     })();
-    await new Promise((r) => setTimeout(r, 150));
+    // The signal comes once some requests were answered (not after a fixed time: a loaded machine may answer none in 150 ms).
+    let loadDone = false;
+    void load.then(() => (loadDone = true));
+    while (answered.length < 10 && !loadDone) await new Promise((r) => setTimeout(r, 10));
     const beforeSignal = answered.length;
     first.child.kill('SIGTERM');
     await load;
