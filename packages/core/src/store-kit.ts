@@ -12,6 +12,7 @@ export {
   ORDERS,
   type KeysetPosition,
   type Order,
+  type SpoolStats,
   type Store,
   type StoreFilter,
   type StoreQuery,
