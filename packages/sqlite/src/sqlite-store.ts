@@ -41,9 +41,9 @@ export interface SqliteStoreOptions {
    * of its own, so that no lock, slow disk or checkpoint ever blocks the
    * event loop; writes and reads go to two threads, each with its own
    * connection, so that a page is not stuck behind a write that waits for a
-   * lock. `false` (always, for a database you pass in, and for
-   * `closeDatabase: false`): on the calling thread, as a synchronous driver
-   * does.
+   * lock. `false` (always, for a database you pass in, for `':memory:'`
+   * and for `closeDatabase: false`): on the calling thread, as a
+   * synchronous driver does.
    */
   thread?: boolean;
 }
@@ -124,11 +124,14 @@ function resolveOptions(options: SqliteStoreOptions): Readonly<ResolvedOptions> 
   }
   const closeDatabase = options.closeDatabase ?? typeof database === 'string';
   if (typeof closeDatabase !== 'boolean') throw new TypeError('sqliteStore: closeDatabase must be a boolean');
-  const thread = options.thread ?? (typeof database === 'string' && closeDatabase);
+  // An in-memory database is one per connection: the writer's and the reader's threads would each have their own.
+  const inMemory = typeof database === 'string' && (database === ':memory:' || database.includes('mode=memory'));
+  const thread = options.thread ?? (typeof database === 'string' && closeDatabase && !inMemory);
   if (typeof thread !== 'boolean') throw new TypeError('sqliteStore: thread must be a boolean');
   if (thread && typeof database !== 'string') {
     throw new TypeError('sqliteStore: thread needs a file path; a database you opened cannot move to another thread');
   }
+  if (thread && inMemory) throw new TypeError('sqliteStore: thread needs a file; an in-memory database cannot be shared by two threads');
   if (thread && !closeDatabase) {
     throw new TypeError('sqliteStore: closeDatabase: false needs thread: false; the worker thread closes its connection when it ends');
   }

@@ -88,6 +88,7 @@ describe('the SQLite store in a worker thread', () => {
     const store = open({ database: file });
     await store.ready;
     const { writer } = threadsOf(store);
+    const first = writer.thread!;
     const waiting = failureOf(new Promise((resolve, reject) => {
       // Posted after the throw: it waits until the thread is gone.
       writer.thread!.postMessage({ id: 0, op: 'test:throw', args: [] });
@@ -96,6 +97,9 @@ describe('the SQLite store in a worker thread', () => {
     const failure = await waiting;
     // Either the batch was written before the throw, or it failed with the thread: never lost silently.
     if (failure !== null) expect((failure as AuditError).code).toBe('store_failed');
+    // A call made before the main thread hears of the death fails too; once it has, calls go to a new thread.
+    for (let i = 0; i < 100 && writer.thread === first; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(writer.thread).not.toBe(first);
     const later = records(2);
     await store.append(later);
     expect(stored(file, later)).toBe(2);
