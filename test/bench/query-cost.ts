@@ -197,7 +197,7 @@ async function measure(
  */
 export function populateSqlite(file: string, total: number): string {
   const started = performance.now();
-  void sqliteStore({ database: file }).close(); // the store's schema; its close is synchronous
+  void sqliteStore({ database: file, thread: false }).close(); // the store's schema; on this thread its close is synchronous
   const db = new Database(file);
   try {
     db.pragma('journal_mode = WAL');

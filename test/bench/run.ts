@@ -4,7 +4,7 @@
  *   pnpm bench                      every scenario, full length (about 17 minutes on 2 cores)
  *   pnpm bench --quick              every scenario, briefly (CI: checks the suite still works)
  *   pnpm bench --out report.md      also write the report to a file
- *   pnpm bench --only http,query    some scenarios: http, write, query, stats, memory, chain, redact, prune
+ *   pnpm bench --only http,query    some scenarios: http, write, query, stats, memory, chain, redact, prune, writer
  *   pnpm bench --profile express:audit-sqlite [--seconds 10]
  *                                   CPU-profile one contender's server under load; prints its top functions
  *
@@ -24,13 +24,14 @@ import { benchQueryCost } from './query-cost.ts';
 import { benchRedaction } from './redaction.ts';
 import { benchStatsCost } from './stats-cost.ts';
 import { EXPRESS_CONTENDERS, HONO_CONTENDERS, type ContenderName } from './server/protocol.ts';
+import { benchSqliteWriter } from './sqlite-writer.ts';
 import { benchStoreWrite } from './store-write.ts';
 import { killAllChildren } from './support/children.ts';
 import { machineDescription } from './support/machine.ts';
 import { startPostgres, type BenchPostgres } from './support/postgres.ts';
 import { targetTable, type ScenarioResult, type TargetResult } from './support/targets.ts';
 
-const SCENARIOS = ['http', 'write', 'query', 'stats', 'memory', 'chain', 'redact', 'prune'] as const;
+const SCENARIOS = ['http', 'write', 'query', 'stats', 'memory', 'chain', 'redact', 'prune', 'writer'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const { values } = parseArgs({
@@ -125,6 +126,7 @@ async function benchAll(): Promise<string> {
   await scenario('memory', 'Memory', () => benchMemory({ quick, dir, log }));
   await scenario('redact', 'Redaction cost', () => benchRedaction({ quick }));
   await scenario('prune', 'Retention', () => benchPrune({ quick, dir, log }));
+  await scenario('writer', 'SQLite writer thread', () => benchSqliteWriter({ quick, dir, log }));
   await scenario('chain', 'Hash chain', async () => {
     const chain = await benchChainIfPresent(databaseUrl);
     return chain ? { markdown: chain, targets: [] } : null;

@@ -17,6 +17,7 @@ export {
   type StatsInterval,
   type StoreStatsQuery,
   type Order,
+  type SpoolStats,
   type Store,
   type StoreFilter,
   type StoreQuery,

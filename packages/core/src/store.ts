@@ -154,6 +154,23 @@ export interface Store {
    * cannot be pruned. Only for a store that keeps the hash chain.
    */
   retention?: RetentionStorage;
+
+  /**
+   * What the store has taken but not yet handed on to where it keeps records
+   * (a local spool in front of a remote database). Optional: a store without
+   * a spool leaves it out. Synchronous and cheap, for stats and metrics.
+   */
+  spoolStats?(): SpoolStats;
+}
+
+/** The depth and age of a store's spool: records it has accepted and not yet forwarded. */
+export interface SpoolStats {
+  /** Records waiting in the spool. */
+  records: number;
+  /** Their size in bytes, as stored. */
+  bytes: number;
+  /** How long the oldest waiting record has waited, in ms; `null` when none waits. */
+  oldestAgeMs: number | null;
 }
 
 /** Compares two records by `(created, id)`: negative when `a` sorts first in `asc`. */

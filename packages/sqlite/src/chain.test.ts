@@ -141,7 +141,7 @@ describe('the SQLite chain', () => {
 
   it('reads the chain along the unique index, and lists accounts without scanning the table', async () => {
     const file = freshFile();
-    open({ database: file });
+    await (open({ database: file }) as ReturnType<typeof sqliteStore>).ready;
     const db = new Database(file);
     opened.push(db);
     const plan = (sql: string, ...parameters: unknown[]) =>

@@ -11,3 +11,4 @@ const file = path.join(dir, 'audit.db');
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 testStore({ name: 'sqlite (file)', create: () => sqliteStore({ database: file }) });
+testStore({ name: 'sqlite (file, thread: false)', create: () => sqliteStore({ database: file, thread: false }) });

@@ -121,7 +121,7 @@ describe('schema migrations', () => {
     ]);
   });
 
-  it('refuses a database whose schema is newer than it knows', () => {
+  it('refuses a database whose schema is newer than it knows', async () => {
     const file = path.join(dir, 'newer.db');
     const db = new Database(file);
     migrate(db);
@@ -132,10 +132,22 @@ describe('schema migrations', () => {
     );
     db.close();
 
-    const open = () => sqliteStore({ database: file });
+    const newer = `the database's audit schema is at version ${SCHEMA_VERSION + 1}, newer than version ${SCHEMA_VERSION}`;
+    // On the calling thread opening is synchronous, and so is the error.
+    const open = () => sqliteStore({ database: file, thread: false });
     expect(open).toThrow(AuditError);
-    expect(open).toThrow(`the database's audit schema is at version ${SCHEMA_VERSION + 1}, newer than version ${SCHEMA_VERSION}`);
+    expect(open).toThrow(newer);
     // It closed the database it opened: SQLite removed the WAL file with the last connection.
+    expect(fs.existsSync(`${file}-wal`)).toBe(false);
+
+    // In a worker thread the store is returned at once; `ready` and every call reject with the reason.
+    const threaded = sqliteStore({ database: file });
+    const failure = await threaded.ready.catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(AuditError);
+    expect((failure as AuditError).code).toBe('store_failed');
+    expect((failure as AuditError).message).toContain(newer);
+    await expect(threaded.append([sampleRecord()])).rejects.toThrow(newer);
+    await threaded.close();
     expect(fs.existsSync(`${file}-wal`)).toBe(false);
   });
 

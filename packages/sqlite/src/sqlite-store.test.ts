@@ -4,7 +4,7 @@ import path from 'node:path';
 import { AuditError, memoryStore, type AuditRecord, type Store } from '@audit-trail/core';
 import { newRecordId, type StoreQuery } from '@audit-trail/core/store';
 import Database from 'better-sqlite3';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SqliteDatabase } from './database.ts';
 import { sqliteStore } from './index.ts';
 import { INDEXES } from './schema.ts';
@@ -19,8 +19,13 @@ const opened: Array<Store | Database.Database> = [];
 afterEach(async () => {
   for (const handle of opened.splice(0)) await handle.close();
 });
+/** Whether the store under test runs in a worker thread; each half of the suite sets it. */
+let threaded = true;
+/** The options with the suite's thread mode, for a path (a database object always stays on this thread). */
+const withMode = (options: Parameters<typeof sqliteStore>[0]): Parameters<typeof sqliteStore>[0] =>
+  typeof options.database === 'string' && options.thread === undefined && options.closeDatabase !== false ? { ...options, thread: threaded } : options;
 const open = (options: Parameters<typeof sqliteStore>[0] = { database: file }): Store => {
-  const store = sqliteStore(options);
+  const store = sqliteStore(withMode(options));
   opened.push(store);
   return store;
 };
@@ -82,7 +87,11 @@ async function pageThrough(store: Store, query: Omit<StoreQuery, 'after'>, maxPa
   throw new Error(`paging did not end within ${maxPages} pages of ${query.limit}`);
 }
 
-describe('sqliteStore', () => {
+describe.each([true, false])('sqliteStore (thread: %s)', (thread) => {
+  beforeAll(() => {
+    threaded = thread;
+  });
+
   it('reads back exactly what was appended, nulls included', async () => {
     const store = open();
     const account = randomAccount();
@@ -162,7 +171,7 @@ describe('sqliteStore', () => {
   it('keeps records across close and reopen', async () => {
     const account = randomAccount();
     const records = [makeRecord({ account_id: account }), makeRecord({ account_id: account, trace: null })];
-    const first = sqliteStore({ database: file });
+    const first = sqliteStore(withMode({ database: file }));
     await first.append(records);
     await first.close();
 
@@ -197,7 +206,7 @@ describe('sqliteStore', () => {
   });
 
   it('fails with AuditError `closed` once closed, and closes twice harmlessly', async () => {
-    const store = sqliteStore({ database: file });
+    const store = sqliteStore(withMode({ database: file }));
     await store.close();
     await store.close();
     const failure = await store.append([makeRecord()]).catch((error: unknown) => error);
@@ -227,7 +236,7 @@ describe('sqliteStore', () => {
     it('closes a database it opened, unless closeDatabase is false', async () => {
       // SQLite removes the WAL file when the last connection to a database closes.
       const owned = path.join(dir, 'owned.db');
-      await sqliteStore({ database: owned }).close();
+      await sqliteStore(withMode({ database: owned })).close();
       expect(fs.existsSync(`${owned}-wal`)).toBe(false);
 
       const kept = path.join(dir, 'kept.db');
@@ -277,6 +286,8 @@ describe('sqliteStore', () => {
       [{ database: file, closeDatabase: 'yes' }, /closeDatabase/],
       [{ database: file, chain: 'on' }, /chain must be/],
       [{ database: file, chain: { key: 'short' } }, /chain\.key must be at least 16 bytes/],
+      [{ database: file, thread: 'yes' }, /thread must be a boolean/],
+      [{ database: file, thread: true, closeDatabase: false }, /closeDatabase: false needs thread: false/],
     ])('throws a TypeError naming the option for %o', (options, message) => {
       expect(() => sqliteStore(options as never)).toThrow(TypeError);
       expect(() => sqliteStore(options as never)).toThrow(message);

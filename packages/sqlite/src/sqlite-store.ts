@@ -1,11 +1,10 @@
-import { AuditError, type AuditChanges, type AuditRecord, type ChainOptions, type JsonValue, type Outcome, type Store } from '@audit-trail/core';
-import { compareAccounts, compareKeyset, GENESIS_HASH, groupByAccount, linkRecordsSync, resolveChainOption, wellFormed, type ChainedRecord, type ChainHead, type KeysetPosition, type StoreFilter, type StoreQuery, type StoreStatsQuery } from '@audit-trail/core/store';
-import { createRequire } from 'node:module';
-import { inTransaction, isSqliteDatabase, type SqliteDatabase, type SqliteStatement, type SqliteValue } from './database.ts';
-import { nodeChainHasher } from '@audit-trail/core/store';
-import { sqliteRetention } from './prune.ts';
-import { CHAIN_OBJECTS, INDEXES, migrate } from './schema.ts';
-import { statsOfRows, statsQuery, type StatsRow } from './stats.ts';
+import { AuditError, type AuditRecord, type ChainOptions, type Store } from '@audit-trail/core';
+import { resolveChainOption, type ChainedRecord, type ChainHead, type RetentionStorage, type StatsBucket, type StoreQuery, type StoreStatsQuery } from '@audit-trail/core/store';
+import { isSqliteDatabase, type SqliteDatabase } from './database.ts';
+import { openEngine, type EngineConfig } from './engine.ts';
+import { WorkerClient } from './worker-client.ts';
+
+export { pageQuery } from './engine.ts';
 
 /** Values of `PRAGMA synchronous` the store offers. */
 export const SYNCHRONOUS_MODES = ['normal', 'full'] as const;
@@ -37,90 +36,40 @@ export interface SqliteStoreOptions {
    * leaves out `scanChain`, `scanUnchained` and `chainHeads`.
    */
   chain?: ChainOptions | false;
+  /**
+   * Where SQLite runs. `true` (the default for a path): in a worker thread
+   * of its own, so that no lock, slow disk or checkpoint ever blocks the
+   * event loop; writes and reads go to two threads, each with its own
+   * connection, so that a page is not stuck behind a write that waits for a
+   * lock. `false` (always, for a database you pass in, for `':memory:'`
+   * and for `closeDatabase: false`): on the calling thread, as a
+   * synchronous driver does.
+   */
+  thread?: boolean;
 }
-
-/** The columns of `audit_records` the store writes and reads, in `INSERT` order. */
-const COLUMNS = [
-  'id',
-  'account_id',
-  'created',
-  'action_type',
-  'resource',
-  'resource_id',
-  'user_id',
-  'user_email',
-  'app_id',
-  'outcome',
-  'status_code',
-  'request_method',
-  'request_path',
-  'request_route',
-  'request_ip',
-  'request_user_agent',
-  'request_id',
-  'trace_id',
-  'span_id',
-  'details',
-  'changes',
-] as const;
-
-type AuditRow = { [K in (typeof COLUMNS)[number]]: K extends 'status_code' ? number | bigint | null : string | null };
-
-const SELECT = `SELECT ${COLUMNS.join(', ')} FROM audit_records`;
-const INSERT =
-  `INSERT INTO audit_records (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')}) ` +
-  'ON CONFLICT (id) DO NOTHING';
-/** The chain columns, written after `COLUMNS`. */
-const CHAIN_COLUMNS = ['chain_seq', 'prev_hash', 'hash'] as const;
-const INSERT_CHAINED =
-  `INSERT INTO audit_records (${[...COLUMNS, ...CHAIN_COLUMNS].join(', ')}) ` +
-  `VALUES (${[...COLUMNS, ...CHAIN_COLUMNS].map(() => '?').join(', ')})`;
-const SELECT_CHAINED = `SELECT ${[...COLUMNS, ...CHAIN_COLUMNS].join(', ')} FROM audit_records`;
-const HEADS = CHAIN_OBJECTS.headsTable;
-
-type ChainRow = AuditRow & { chain_seq: number | bigint; prev_hash: string; hash: string };
-
-/** Filters compared with `=`, and their columns. */
-const EQUALITY_FILTERS = [
-  ['resource', 'resource'],
-  ['resourceId', 'resource_id'],
-  ['userId', 'user_id'],
-  ['userEmail', 'user_email'],
-  ['appId', 'app_id'],
-  ['outcome', 'outcome'],
-] as const satisfies ReadonlyArray<readonly [keyof StoreFilter, (typeof COLUMNS)[number]]>;
-
-/** Query shapes differ by filters present and the number of action types; this bounds the cache. */
-const MAX_CACHED_QUERIES = 256;
-
-/** Loads drivers synchronously (the store opens synchronously) and only when a path is given. */
-const load = createRequire(import.meta.url);
 
 /**
- * Opens a file path with the runtime's driver: `bun:sqlite` on Bun (where
- * better-sqlite3 does not load), better-sqlite3 elsewhere. Loaded here, not
- * imported at the top, so that an app passing its own database needs neither.
+ * A store in a SQLite database. `ready` settles once the database is open
+ * and migrated: with `thread: false` it is resolved already (opening errors
+ * throw from `sqliteStore`); in a worker thread, opening errors reject
+ * `ready` and every call until the thread opens the file.
  */
-function openPath(path: string): SqliteDatabase {
-  if (typeof (globalThis as { Bun?: unknown }).Bun !== 'undefined') {
-    const { Database } = load('bun:sqlite') as { Database: new (path: string) => SqliteDatabase };
-    return new Database(path);
-  }
-  let Database: new (path: string) => SqliteDatabase;
-  try {
-    Database = load('better-sqlite3') as typeof Database;
-  } catch (error) {
-    throw new TypeError('sqliteStore: opening a database path needs the better-sqlite3 package (npm install better-sqlite3), or pass an open database', { cause: error });
-  }
-  return new Database(path);
+export interface SqliteStore extends Store {
+  readonly ready: Promise<void>;
 }
+
+/** How much longer than `busyTimeout` `close()` waits for the thread before terminating it. */
+const CLOSE_GRACE_MS = 2_000;
 
 /**
  * A store in a SQLite database: one row per record in `audit_records`, a
  * versioned schema migrated on open, and per-account indexes that make every
- * page a range scan. Opening is synchronous; a configuration mistake throws a
- * `TypeError` naming the option, a database with a newer schema an
- * `AuditError`.
+ * page a range scan. A configuration mistake throws a `TypeError` naming the
+ * option. Given a path, SQLite runs in a worker thread (see `thread`) and the
+ * store is returned at once; a database with a newer schema, or a file that
+ * cannot be opened, rejects `ready` and the calls with an `AuditError`
+ * `store_failed`. In the calling thread (`thread: false`, or a database you
+ * pass in) opening is synchronous and such errors throw.
  *
  * @example
  * import { createAuditor } from '@audit-trail/core';
@@ -135,101 +84,31 @@ function openPath(path: string): SqliteDatabase {
  * const db = new Database('./app.db');
  * const store = sqliteStore({ database: db });
  */
-export function sqliteStore(options: SqliteStoreOptions): Store {
+export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
   const config = resolveOptions(options);
-  const db: SqliteDatabase = typeof config.database === 'string' ? openPath(config.database) : config.database;
-  try {
-    db.exec(`PRAGMA busy_timeout = ${config.busyTimeout}`);
-    // WAL lets readers run beside the writer; it is a property of the file and stays set.
-    db.prepare('PRAGMA journal_mode = WAL').get();
-    db.exec(`PRAGMA synchronous = ${config.synchronous.toUpperCase()}`);
-    migrate(db);
-  } catch (error) {
-    if (config.closeDatabase) db.close();
-    throw error;
-  }
-
-  const insert = db.prepare(INSERT);
-  const selectOne = db.prepare(`${SELECT} WHERE id = ? AND account_id = ?`);
-  const chain = config.chain === false ? null : resolveChainOption(config.chain, 'sqliteStore');
-  const hasher = chain ? nodeChainHasher(chain.key) : null;
-  const chainStatements = chain ? prepareChainStatements(db) : null;
-  const queries = new Map<string, SqliteStatement>();
-  let closed = false;
-
-  const statement = (sql: string): SqliteStatement => {
-    let prepared = queries.get(sql);
-    if (!prepared) {
-      if (queries.size >= MAX_CACHED_QUERIES) queries.delete(queries.keys().next().value!);
-      queries.set(sql, (prepared = db.prepare(sql)));
-    }
-    return prepared;
+  const chain = config.chain === false ? false : resolveChainOption(config.chain, 'sqliteStore')!.key;
+  const engineConfig: EngineConfig = {
+    database: config.database,
+    busyTimeout: config.busyTimeout,
+    synchronous: config.synchronous,
+    chain,
+    closeDatabase: config.closeDatabase,
+    role: 'writer',
+    manualCheckpoints: config.thread,
   };
-
-  const assertOpen = (): void => {
-    if (closed) throw new AuditError('closed', 'sqliteStore: the store is closed');
-  };
-
-  return Object.freeze({
-    async append(records: readonly AuditRecord[]) {
-      assertOpen();
-      if (records.length === 0) return;
-      if (!hasher || !chainStatements) {
-        const rows = records.map(rowOfRecord);
-        inTransaction(db, () => {
-          for (const row of rows) insert.run(...row);
-        });
-        return;
-      }
-      const c = chainStatements;
-      // BEGIN IMMEDIATE holds the file's write lock from the first read of a
-      // head to the commit, so no other connection can append in between.
-      inTransaction(db, () => {
-        const fresh = records.filter((record) => !c.exists.get(record.id));
-        for (const [account, group] of groupByAccount(fresh)) {
-          const stored = c.head.get(account) as { seq: number | bigint; hash: string } | undefined | null;
-          // Without a head row (deleted by hand), continue from the newest link rather than collide with it.
-          const newest = stored ?? (c.newestLink.get(account) as { seq: number | bigint; hash: string } | undefined | null);
-          const head = newest ? { seq: Number(newest.seq), hash: newest.hash } : null;
-          const links = linkRecordsSync(head, group, hasher);
-          for (const link of links) c.insert.run(...rowOfRecord(link.record), link.seq, link.prevHash, link.hash);
-          const last = links[links.length - 1]!;
-          if (stored) c.updateHead.run(last.seq, last.hash, account);
-          else c.insertHead.run(account, last.seq, last.hash);
-        }
-      });
-    },
-
-    async query(query: StoreQuery) {
-      assertOpen();
-      const { sql, parameters } = pageQuery(query);
-      return (statement(sql).all(...parameters) as AuditRow[]).map(recordOfRow);
-    },
-
-    async stats(query: StoreStatsQuery) {
-      assertOpen();
-      const { sql, parameters } = statsQuery(query);
-      return statsOfRows(statement(sql).all(...parameters) as StatsRow[], query.interval);
-    },
-
-    async get(accountId: string, id: string) {
-      assertOpen();
-      const row = selectOne.get(id, accountId) as AuditRow | undefined | null;
-      return row ? recordOfRow(row) : null;
-    },
-
-    ...(chainStatements ? { ...chainReader(chainStatements, assertOpen), retention: sqliteRetention(db, assertOpen) } : {}),
-
-    async close() {
-      if (closed) return;
-      closed = true;
-      queries.clear();
-      if (config.closeDatabase) db.close();
-    },
-  });
+  return config.thread ? threadedStore(engineConfig) : inThreadStore(engineConfig);
 }
 
-function resolveOptions(options: SqliteStoreOptions): Readonly<Required<SqliteStoreOptions>> {
+interface ResolvedOptions {
+  database: string | SqliteDatabase;
+  busyTimeout: number;
+  synchronous: SynchronousMode;
+  closeDatabase: boolean;
+  chain: ChainOptions | false;
+  thread: boolean;
+}
+
+function resolveOptions(options: SqliteStoreOptions): Readonly<ResolvedOptions> {
   if (typeof options !== 'object' || options === null) {
     throw new TypeError('sqliteStore: options must be an object with a `database`');
   }
@@ -245,207 +124,148 @@ function resolveOptions(options: SqliteStoreOptions): Readonly<Required<SqliteSt
   }
   const closeDatabase = options.closeDatabase ?? typeof database === 'string';
   if (typeof closeDatabase !== 'boolean') throw new TypeError('sqliteStore: closeDatabase must be a boolean');
+  // An in-memory database is one per connection: the writer's and the reader's threads would each have their own.
+  const inMemory = typeof database === 'string' && (database === ':memory:' || database.includes('mode=memory'));
+  const thread = options.thread ?? (typeof database === 'string' && closeDatabase && !inMemory);
+  if (typeof thread !== 'boolean') throw new TypeError('sqliteStore: thread must be a boolean');
+  if (thread && typeof database !== 'string') {
+    throw new TypeError('sqliteStore: thread needs a file path; a database you opened cannot move to another thread');
+  }
+  if (thread && inMemory) throw new TypeError('sqliteStore: thread needs a file; an in-memory database cannot be shared by two threads');
+  if (thread && !closeDatabase) {
+    throw new TypeError('sqliteStore: closeDatabase: false needs thread: false; the worker thread closes its connection when it ends');
+  }
   const chain = options.chain ?? {};
   // Checked here, so that a bad key throws before the database is opened.
   resolveChainOption(chain, 'sqliteStore');
-  return Object.freeze({ database, busyTimeout, synchronous, closeDatabase, chain: chain === false ? false : Object.freeze({ ...chain }) });
+  return Object.freeze({ database, busyTimeout, synchronous, closeDatabase, thread, chain: chain === false ? false : Object.freeze({ ...chain }) });
 }
 
-/** The statements of the hash chain, prepared once per store. */
-function prepareChainStatements(db: SqliteDatabase) {
-  return {
-    exists: db.prepare('SELECT 1 AS found FROM audit_records WHERE id = ?'),
-    insert: db.prepare(INSERT_CHAINED),
-    head: db.prepare(`SELECT seq, hash FROM ${HEADS} WHERE account_id IS ?`),
-    newestLink: db.prepare(
-      `SELECT chain_seq AS seq, hash FROM audit_records INDEXED BY ${CHAIN_OBJECTS.chainIndex} ` +
-        'WHERE account_id IS ? AND chain_seq IS NOT NULL ORDER BY chain_seq DESC LIMIT 1',
-    ),
-    updateHead: db.prepare(`UPDATE ${HEADS} SET seq = ?, hash = ? WHERE account_id IS ?`),
-    insertHead: db.prepare(`INSERT INTO ${HEADS} (account_id, seq, hash) VALUES (?, ?, ?)`),
-    allHeads: db.prepare(`SELECT account_id, seq, hash FROM ${HEADS}`),
-    scanFrom: db.prepare(
-      `${SELECT_CHAINED} INDEXED BY ${CHAIN_OBJECTS.chainIndex} WHERE account_id IS ? AND chain_seq > ? ORDER BY chain_seq LIMIT ?`,
-    ),
-    scanAll: db.prepare(
-      `${SELECT_CHAINED} INDEXED BY ${CHAIN_OBJECTS.chainIndex} WHERE account_id IS ? AND chain_seq IS NOT NULL ORDER BY chain_seq LIMIT ?`,
-    ),
-    unchained: db.prepare(
-      `${SELECT} INDEXED BY ${CHAIN_OBJECTS.chainIndex} WHERE account_id IS ? AND chain_seq IS NULL AND created >= ? LIMIT ?`,
-    ),
-    // One index seek per account (a skip scan by hand), not a scan of the table.
-    accounts: db.prepare(`
-      WITH RECURSIVE accounts(account_id) AS (
-        SELECT min(account_id) FROM audit_records
-        UNION ALL
-        SELECT (SELECT min(account_id) FROM audit_records WHERE account_id > accounts.account_id)
-        FROM accounts WHERE account_id IS NOT NULL
-      )
-      SELECT account_id FROM accounts WHERE account_id IS NOT NULL`),
-    anyWithoutAccount: db.prepare('SELECT 1 AS found FROM audit_records WHERE account_id IS NULL LIMIT 1'),
+/** The engine on the calling thread: synchronous inside, promises outside. */
+function inThreadStore(config: EngineConfig): SqliteStore {
+  const engine = openEngine(config);
+  let closed = false;
+  const assertOpen = (): void => {
+    if (closed) throw new AuditError('closed', 'sqliteStore: the store is closed');
   };
-}
-
-/** `scanChain`, `scanUnchained` and `chainHeads` over the chain columns. */
-function chainReader(c: ReturnType<typeof prepareChainStatements>, assertOpen: () => void): Pick<Store, 'scanChain' | 'scanUnchained' | 'chainHeads'> {
-  const headOf = (row: { account_id: string | null; seq: number | bigint; hash: string }): ChainHead => ({
-    accountId: row.account_id,
-    seq: Number(row.seq),
-    hash: row.hash,
+  const chain = engine.chain;
+  return Object.freeze({
+    ready: Promise.resolve(),
+    async append(records: readonly AuditRecord[]) {
+      assertOpen();
+      engine.append(records);
+    },
+    async query(query: StoreQuery) {
+      assertOpen();
+      return engine.query(query);
+    },
+    async get(accountId: string, id: string) {
+      assertOpen();
+      return engine.get(accountId, id);
+    },
+    async stats(query: StoreStatsQuery) {
+      assertOpen();
+      return engine.stats(query);
+    },
+    ...(chain
+      ? {
+          retention: guardRetention(() => engine.retention()!, assertOpen),
+          async scanChain(accountId: string | null, afterSeq: number | null, limit: number) {
+            assertOpen();
+            return chain.scanChain(accountId, afterSeq, limit);
+          },
+          async scanUnchained(accountId: string | null, since: string | null, limit: number) {
+            assertOpen();
+            return chain.scanUnchained(accountId, since, limit);
+          },
+          async chainHeads(...args: [accountId?: string | null]) {
+            assertOpen();
+            return args.length === 0 ? chain.chainHeads() : chain.chainHeads(args[0]);
+          },
+        }
+      : {}),
+    async close() {
+      if (closed) return;
+      closed = true;
+      engine.close();
+    },
   });
-  return {
-    async scanChain(accountId, afterSeq, limit) {
-      assertOpen();
-      const rows = (afterSeq === null ? c.scanAll.all(accountId, limit) : c.scanFrom.all(accountId, afterSeq, limit)) as ChainRow[];
-      return rows.map(
-        (row): ChainedRecord => ({ record: recordOfRow(row), seq: Number(row.chain_seq), prevHash: row.prev_hash, hash: row.hash }),
-      );
-    },
-    async scanUnchained(accountId, since, limit) {
-      assertOpen();
-      return (c.unchained.all(accountId, since ?? '', limit) as AuditRow[]).map(recordOfRow);
-    },
-    async chainHeads(accountId?: string | null) {
-      assertOpen();
-      if (accountId !== undefined) {
-        const row = c.head.get(accountId) as { seq: number | bigint; hash: string } | undefined | null;
-        return [row ? headOf({ account_id: accountId, ...row }) : { accountId, seq: 0, hash: GENESIS_HASH }];
-      }
-      const heads = new Map<string | null, ChainHead>();
-      for (const row of c.allHeads.all() as Array<{ account_id: string | null; seq: number | bigint; hash: string }>) {
-        heads.set(row.account_id, headOf(row));
-      }
-      const accounts = new Set<string | null>(heads.keys());
-      for (const row of c.accounts.all() as Array<{ account_id: string }>) accounts.add(row.account_id);
-      if (c.anyWithoutAccount.get()) accounts.add(null);
-      return [...accounts].sort(compareAccounts).map((account) => heads.get(account) ?? { accountId: account, seq: 0, hash: GENESIS_HASH });
-    },
-  };
 }
+
+const RETENTION_METHODS = ['anchors', 'addAnchor', 'deleteChain', 'holds', 'hold', 'release'] as const satisfies ReadonlyArray<keyof RetentionStorage>;
+
+/** `RetentionStorage` whose every method is one call of `send`. */
+function retentionThrough(send: (method: keyof RetentionStorage, args: unknown[]) => Promise<unknown>): RetentionStorage {
+  return Object.fromEntries(RETENTION_METHODS.map((method) => [method, (...args: unknown[]) => send(method, args)])) as unknown as RetentionStorage;
+}
+
+/** The engine's retention, checked open at every call. */
+function guardRetention(open: () => RetentionStorage, assertOpen: () => void): RetentionStorage {
+  return retentionThrough(async (method, args) => {
+    assertOpen();
+    return (open()[method] as (...a: unknown[]) => Promise<unknown>)(...args);
+  });
+}
+
+/** A symbol under which the threaded store shows its threads to the package's tests. */
+export const THREADS = Symbol.for('@audit-trail/sqlite.threads');
 
 /**
- * Text for a TEXT column. better-sqlite3 writes a lone UTF-16 surrogate as
- * three bytes that read back as three U+FFFD; made one U+FFFD here, the text
- * reads back as the chain's canonical form hashed it. (`details` keeps lone
- * surrogates as JSON escapes, and reads back exact.)
+ * The engine in worker threads: one that writes (and migrates on open), and,
+ * from the first read on, one that reads on a connection of its own. Each
+ * call is one message; records cross as structured clones (cheaper on the
+ * main thread than one JSON string, measured).
  */
-const text = (value: string | null): string | null => (value === null ? null : wellFormed(value));
+function threadedStore(config: EngineConfig): SqliteStore {
+  const writer = new WorkerClient({ kind: 'store', config }, 'sqliteStore');
+  const readerConfig: EngineConfig = { ...config, role: 'reader', manualCheckpoints: false };
+  const reader = new WorkerClient({ kind: 'store', config: readerConfig }, 'sqliteStore');
+  const ready = writer.start().then(() => undefined);
+  // The reader's thread also checkpoints the WAL, so it starts with the writer, not at the first read.
+  ready.then(() => reader.start()).catch(() => undefined);
+  let closed = false;
+  const closedError = () => new AuditError('closed', 'sqliteStore: the store is closed');
 
-/** The parameters of `INSERT`, in `COLUMNS` order. */
-function rowOfRecord(record: AuditRecord): SqliteValue[] {
-  return [
-    text(record.id),
-    text(record.account_id),
-    record.created,
-    text(record.action_type),
-    text(record.resource),
-    text(record.resource_id),
-    text(record.user.id),
-    text(record.user.email),
-    text(record.app_id),
-    record.outcome,
-    record.status_code,
-    text(record.request.method),
-    text(record.request.path),
-    text(record.request.route),
-    text(record.request.ip),
-    text(record.request.user_agent),
-    text(record.request.request_id),
-    record.trace?.trace_id ?? null,
-    record.trace?.span_id ?? null,
-    JSON.stringify(record.details),
-    record.changes == null ? null : JSON.stringify(record.changes),
-  ];
-}
+  /** Reads start once the writer has migrated the file, then go to the reader's thread. */
+  const read = async (op: string, args: unknown[]): Promise<unknown> => {
+    if (closed) throw closedError();
+    await writer.start();
+    return reader.call(op, args);
+  };
 
-function recordOfRow(row: AuditRow): AuditRecord {
-  return {
-    id: row.id!,
-    created: row.created!,
-    action_type: row.action_type!,
-    resource: row.resource!,
-    resource_id: row.resource_id,
-    user: { id: row.user_id!, email: row.user_email },
-    account_id: row.account_id,
-    app_id: row.app_id,
-    outcome: row.outcome as Outcome,
-    // A driver set to return 64-bit integers as bigint still yields a number here.
-    status_code: row.status_code === null ? null : Number(row.status_code),
-    request: {
-      method: row.request_method,
-      path: row.request_path,
-      route: row.request_route,
-      ip: row.request_ip,
-      user_agent: row.request_user_agent,
-      request_id: row.request_id,
+  const store: SqliteStore & { [THREADS]: { writer: WorkerClient; reader: WorkerClient } } = {
+    ready,
+    async append(records: readonly AuditRecord[]) {
+      if (closed) throw closedError();
+      if (records.length === 0) return;
+      await writer.call('append', [records]);
     },
-    trace: row.trace_id === null ? null : { trace_id: row.trace_id, span_id: row.span_id! },
-    details: JSON.parse(row.details!) as { [key: string]: JsonValue },
-    changes: row.changes === null ? null : (JSON.parse(row.changes) as AuditChanges),
+    query: (query: StoreQuery) => read('query', [query]) as Promise<AuditRecord[]>,
+    get: (accountId: string, id: string) => read('get', [accountId, id]) as Promise<AuditRecord | null>,
+    stats: (query: StoreStatsQuery) => read('stats', [query]) as Promise<StatsBucket[]>,
+    ...(config.chain === false
+      ? {}
+      : {
+          // Prunes and holds write: they go to the writer's thread, one short transaction per call between batches.
+          retention: retentionThrough(async (method, args) => {
+            if (closed) throw closedError();
+            return writer.call('retention', [method, ...args]);
+          }),
+          scanChain: (accountId: string | null, afterSeq: number | null, limit: number) =>
+            read('scanChain', [accountId, afterSeq, limit]) as Promise<ChainedRecord[]>,
+          scanUnchained: (accountId: string | null, since: string | null, limit: number) =>
+            read('scanUnchained', [accountId, since, limit]) as Promise<AuditRecord[]>,
+          chainHeads: (...args: [accountId?: string | null]) => read('chainHeads', args) as Promise<ChainHead[]>,
+        }),
+    async close() {
+      if (closed) return;
+      closed = true;
+      const timeout = config.busyTimeout + CLOSE_GRACE_MS;
+      await Promise.all([writer.close(timeout), reader.close(timeout)]);
+    },
+    [THREADS]: { writer, reader },
   };
-}
-
-/**
- * The SQL and parameters of one page. Every bound on the `(created, id)`
- * order, `from`, `to` and `after`, becomes one row-value comparison per side,
- * so the index range is bounded at both ends and a deep page costs what the
- * first one does. Since ids are never empty, `created >= from` is
- * `(created, id) > (from, '')` and `created < to` is `(created, id) < (to, '')`.
- */
-export function pageQuery(query: StoreQuery): { sql: string; parameters: SqliteValue[] } {
-  const { filter, order, after } = query;
-  const where = ['account_id = ?'];
-  const parameters: SqliteValue[] = [query.accountId];
-
-  const actionTypes = filter.actionTypes ?? [];
-  if (actionTypes.length === 1) where.push('action_type = ?');
-  else if (actionTypes.length > 1) where.push(`action_type IN (${actionTypes.map(() => '?').join(', ')})`);
-  parameters.push(...actionTypes);
-
-  for (const [key, column] of EQUALITY_FILTERS) {
-    const value = filter[key];
-    if (value === undefined) continue;
-    where.push(`${column} = ?`);
-    parameters.push(value);
-  }
-
-  const lowers: KeysetPosition[] = [];
-  const uppers: KeysetPosition[] = [];
-  if (filter.from !== undefined) lowers.push({ created: filter.from, id: '' });
-  if (filter.to !== undefined) uppers.push({ created: filter.to, id: '' });
-  if (after) (order === 'asc' ? lowers : uppers).push(after);
-  const lower = lowers.reduce<KeysetPosition | undefined>((a, b) => (a && compareKeyset(a, b) >= 0 ? a : b), undefined);
-  const upper = uppers.reduce<KeysetPosition | undefined>((a, b) => (a && compareKeyset(a, b) <= 0 ? a : b), undefined);
-  if (lower) {
-    where.push('(created, id) > (?, ?)');
-    parameters.push(lower.created, lower.id);
-  }
-  if (upper) {
-    where.push('(created, id) < (?, ?)');
-    parameters.push(upper.created, upper.id);
-  }
-
-  const direction = order === 'asc' ? 'ASC' : 'DESC';
-  parameters.push(query.limit);
-  return {
-    sql:
-      `${SELECT} INDEXED BY ${indexFor(filter)} WHERE ${where.join(' AND ')} ` +
-      `ORDER BY created ${direction}, id ${direction} LIMIT ?`,
-    parameters,
-  };
-}
-
-/**
- * The index to scan. Without ANALYZE statistics SQLite's planner takes the
- * `(account_id, created, id)` index whenever the range is bound at both ends,
- * even when an equality filter has an index of its own that reads far fewer
- * rows; naming the index keeps plans right and stable as the table grows.
- * Several action types share the time index: an `IN` list on the action
- * index would return rows out of order and need a sort.
- */
-function indexFor(filter: StoreFilter): string {
-  if (filter.resourceId !== undefined) return INDEXES.resourceId;
-  if (filter.userId !== undefined) return INDEXES.userId;
-  if (filter.actionTypes?.length === 1) return INDEXES.actionType;
-  return INDEXES.created;
+  // An unobserved opening failure is reported by the calls, not as an unhandled rejection.
+  ready.catch(() => undefined);
+  return Object.freeze(store);
 }

@@ -112,7 +112,9 @@ async function auditSetup(config: ServerConfig, kind: Kind): Promise<AuditSetup>
     count = async () => controlled.taken();
   } else if (kind === 'audit-sqlite') {
     const file = join(config.dir, `${config.contender.replace(':', '-')}.db`);
-    store = sqliteStore({ database: file });
+    const sqlite = sqliteStore({ database: file });
+    await sqlite.ready; // the file exists (and is migrated) once the writer thread has opened it
+    store = sqlite;
     const reader = new Database(file, { readonly: true });
     const statement = reader.prepare('SELECT count(*) AS n FROM audit_records');
     count = async () => (statement.get() as { n: number }).n;
@@ -170,7 +172,7 @@ function countingStore(): Store {
  */
 function naiveDatabase(file: string) {
   // The same schema (table, four indexes) as the store's; then the store is done with.
-  void sqliteStore({ database: file }).close();
+  void sqliteStore({ database: file, thread: false }).close();
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
