@@ -96,12 +96,13 @@ describe('migrations', () => {
     await admin.query(`DROP TABLE ${schema}.audit_records_chain_heads`);
     await admin.query(`DROP INDEX ${schema}.audit_records_chain_null`);
     await admin.query(`DELETE FROM ${schema}.${MIGRATIONS_TABLE} WHERE version >= 2`);
+    await admin.query(`DROP FUNCTION ${schema}.audit_records_append_chained`);
 
     const store = postgresStore({ connectionString: databaseUrl, schema });
     try {
       const fresh = sampleRecord({ account_id: 'acc_old' });
       await store.append([fresh]);
-      expect(await history(schema)).toEqual([1, 2, 3]);
+      expect(await history(schema)).toEqual(Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1));
       expect((await store.scanChain!('acc_old', null, 10)).map((l) => [l.seq, l.record.id])).toEqual([[1, fresh.id]]);
       expect((await store.scanUnchained!('acc_old', null, 10)).map((r) => r.id)).toEqual([legacy.id]);
     } finally {
@@ -118,13 +119,14 @@ describe('migrations', () => {
     await setup.close();
     // What @audit-trail/postgres wrote before migration 3: the same rows, without the column.
     await admin.query(`ALTER TABLE ${schema}.audit_records DROP COLUMN changes`);
-    await admin.query(`DELETE FROM ${schema}.${MIGRATIONS_TABLE} WHERE version = 3`);
+    await admin.query(`DELETE FROM ${schema}.${MIGRATIONS_TABLE} WHERE version >= 3`);
+    await admin.query(`DROP FUNCTION ${schema}.audit_records_append_chained`);
 
     const store = postgresStore({ connectionString: databaseUrl, schema });
     try {
       const changed = sampleRecord({ account_id: account, changes: { url: { from: 'https://a.example', to: 'https://b.example' } } });
       await store.append([changed]);
-      expect(await history(schema)).toEqual([1, 2, 3]);
+      expect(await history(schema)).toEqual(Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1));
       expect(await store.get(account, legacy[0]!.id)).toEqual(legacy[0]);
       expect((await store.get(account, changed.id))?.changes).toEqual(changed.changes);
       expect(await verify(store)).toMatchObject({ ok: true });
