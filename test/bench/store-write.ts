@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import type { Store } from '@audit-trail/core';
 import { postgresStore } from '@audit-trail/postgres';
 import { sqliteStore } from '@audit-trail/sqlite';
-import { num, table } from './support/markdown.ts';
+import { num, ratio, table } from './support/markdown.ts';
+import { benchPostgresLoad } from './postgres-load.ts';
+import { rawCopyWriter } from './support/pg-copy.ts';
 import { dropSchema } from './support/postgres.ts';
 import { writeRecords } from './support/records.ts';
 import type { ScenarioResult, TargetResult } from './support/targets.ts';
@@ -17,11 +19,14 @@ export interface StoreWriteOptions {
 
 export const BATCH_SIZES = [1, 100, 1000] as const;
 
-/** The issue's targets at batch 1000, records/s. */
+/** The targets at batch 1000, records/s. */
 const TARGETS = { SQLite: 300_000, PostgreSQL: 60_000 } as const;
 
+/** The rows measured: the stores, and two PostgreSQL baselines at batch 1000 for the same rows. */
+type Row = keyof typeof TARGETS | 'PostgreSQL, chain off (UNNEST)' | 'PostgreSQL raw binary COPY, no chain';
+
 interface Measurement {
-  store: keyof typeof TARGETS;
+  store: Row;
   batch: number;
   records: number;
   seconds: number;
@@ -38,7 +43,7 @@ interface Measurement {
  */
 export async function benchStoreWrite(options: StoreWriteOptions): Promise<ScenarioResult> {
   const plan = options.quick ? { rounds: 1, seconds: 0.5 } : { rounds: 3, seconds: 2 };
-  const contenders: { store: Measurement['store']; batch: number; open: () => Promise<Store>; dispose: () => Promise<void> }[] = [];
+  const contenders: { store: Measurement['store']; batch: number; open: () => Promise<Pick<Store, 'append' | 'close'>>; dispose: () => Promise<void> }[] = [];
   for (const batch of BATCH_SIZES) {
     const file = join(options.dir, `write-${batch}.db`);
     contenders.push({
@@ -65,8 +70,29 @@ export async function benchStoreWrite(options: StoreWriteOptions): Promise<Scena
     });
   }
 
+  // Baselines of the same rows at batch 1000: the store with the chain off (one UNNEST insert per
+  // batch), and a raw binary COPY into a table of the same shape and indexes.
+  for (const [row, schema] of [
+    ['PostgreSQL, chain off (UNNEST)', 'audit_bench_write_unchained'],
+    ['PostgreSQL raw binary COPY, no chain', 'audit_bench_write_copy'],
+  ] as const) {
+    contenders.push({
+      store: row,
+      batch: 1000,
+      open: async () => {
+        await dropSchema(options.databaseUrl, schema);
+        const store = postgresStore({ connectionString: options.databaseUrl, schema, poolSize: 2, chain: false });
+        await store.migrate();
+        if (row === 'PostgreSQL, chain off (UNNEST)') return store;
+        await store.close();
+        return rawCopyWriter(options.databaseUrl, `"${schema}".audit_records`);
+      },
+      dispose: () => dropSchema(options.databaseUrl, schema),
+    });
+  }
+
   const measurements: Measurement[] = contenders.map(({ store, batch }) => ({ store, batch, records: 0, seconds: 0, rates: [] }));
-  const opened: (Store | null)[] = contenders.map(() => null);
+  const opened: (Pick<Store, 'append' | 'close'> | null)[] = contenders.map(() => null);
   const next = contenders.map(() => 0);
   try {
     for (let i = 0; i < contenders.length; i++) {
@@ -93,15 +119,26 @@ export async function benchStoreWrite(options: StoreWriteOptions): Promise<Scena
     }
   }
 
+  const rateOf = (store: Row, batch = 1000) => {
+    const m = measurements.find((x) => x.store === store && x.batch === batch)!;
+    return m.records / m.seconds;
+  };
+  const copyRate = rateOf('PostgreSQL raw binary COPY, no chain');
   const targets: TargetResult[] = (['SQLite', 'PostgreSQL'] as const).map((store) => {
-    const m = measurements.find((x) => x.store === store && x.batch === 1000)!;
-    const rate = m.records / m.seconds;
+    const rate = rateOf(store);
     return {
       target: `${store} store ≥ ${num(TARGETS[store])} records/s at batch 1000`,
-      measured: `${num(rate)} records/s`,
+      measured:
+        `${num(rate)} records/s` +
+        (store === 'PostgreSQL'
+          ? `; ${ratio(rate / copyRate)} of a raw binary COPY of the same rows in the same run (${num(copyRate)} records/s), ` +
+            `${ratio(rate / rateOf('PostgreSQL, chain off (UNNEST)'))} of the chain-off UNNEST insert`
+          : ''),
       met: rate >= TARGETS[store],
     };
   });
+  const loaded = await benchPostgresLoad(options);
+  targets.push(...loaded.targets);
   const markdown = [
     '## Store write throughput',
     '',
@@ -109,7 +146,9 @@ export async function benchStoreWrite(options: StoreWriteOptions): Promise<Scena
       `(request facts, a trace, small details; 20 accounts, 53 users, 11 action types); each row has a table of its own, empty at the start, ` +
       `and the six rows are measured alternately in ${plan.rounds} round(s) of ${plan.seconds} s of appends, after a warm-up. ` +
       'Stores as configured by default: SQLite a file in WAL mode with synchronous=NORMAL, the hash chain on (SHA-256); ' +
-      'PostgreSQL over loopback, one connection in use, the hash chain on.',
+      'PostgreSQL over loopback, one connection in use, the hash chain on: one statement per batch (the append function of migration 4). ' +
+      'Two PostgreSQL baselines at batch 1000 write the same rows into a table of the same shape and indexes: the store with `chain: false` ' +
+      '(one `INSERT … SELECT FROM UNNEST` per batch) and a raw binary `COPY … FROM STDIN` (no chain, no duplicate handling).',
     '',
     table(
       ['store', 'batch', 'records', 'append time s', 'records/s', 'rounds: min – max', 'µs per record'],
@@ -124,12 +163,14 @@ export async function benchStoreWrite(options: StoreWriteOptions): Promise<Scena
       ]),
       ['l', 'r', 'r', 'r', 'r', 'r', 'r'],
     ),
+    '',
+    loaded.markdown,
   ].join('\n');
   return { markdown, targets };
 }
 
 /** A few batches not timed; returns the index of the next record. */
-async function warmUp(store: Store, batch: number): Promise<number> {
+async function warmUp(store: Pick<Store, 'append'>, batch: number): Promise<number> {
   let next = 0;
   for (let i = 0; i < Math.max(3, Math.ceil(200 / batch)); i++) {
     await store.append(writeRecords(batch, next));
@@ -139,7 +180,7 @@ async function warmUp(store: Store, batch: number): Promise<number> {
 }
 
 /** Appends batches for `seconds` of append time (at least three batches). */
-async function measure(store: Store, batch: number, seconds: number, first: number): Promise<{ records: number; seconds: number }> {
+async function measure(store: Pick<Store, 'append'>, batch: number, seconds: number, first: number): Promise<{ records: number; seconds: number }> {
   let records = 0;
   let elapsed = 0;
   while (elapsed < seconds * 1000 || records < 3 * batch) {
