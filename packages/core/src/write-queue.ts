@@ -52,7 +52,19 @@ export function createWriteQueue(
   telemetry: AuditorMetrics,
 ): WriteQueue {
   const { store, batchSize, maxBatchSize, flushIntervalMs, maxQueueSize, overflow, retries, initialDelayMs, maxDelayMs, isTransient, reportError } = config;
-  const stats: AuditorStats = { queued: 0, written: 0, dropped: 0, failed: 0, retried: 0, lastDropAt: null, lastFailureAt: null };
+  // The time of the latest drop is kept as a number and formatted when read: a flood of drops costs no strings.
+  let lastDropMs = 0;
+  const stats: AuditorStats = {
+    queued: 0,
+    written: 0,
+    dropped: 0,
+    failed: 0,
+    retried: 0,
+    get lastDropAt() {
+      return lastDropMs === 0 ? null : new Date(lastDropMs).toISOString();
+    },
+    lastFailureAt: null,
+  };
   const drops = createDropReporter(config, maxQueueSize, reportError);
   let queue: Pending[] = [];
   let writing: Promise<void> | null = null;
@@ -191,7 +203,7 @@ export function createWriteQueue(
   /** Counts one drop (reported later, in aggregate) and returns the error a direct caller is thrown. */
   const refuse = (code: 'closed' | 'queue_full', actionType: string, id?: string): AuditError => {
     stats.dropped++;
-    stats.lastDropAt = new Date().toISOString();
+    lastDropMs = Date.now();
     telemetry.dropped(1, code);
     drops.count(code);
     const what = id === undefined ? actionType : `${actionType} ${id}`;
