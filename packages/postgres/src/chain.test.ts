@@ -180,6 +180,29 @@ describe('the PostgreSQL chain', () => {
       }
     });
 
+    it('builds appends made while one is in flight at once, and stores them in call order, one statement each', async () => {
+      const table = 'in_flight';
+      const account = `acc_${randomUUID()}`;
+      const counting = countingPool();
+      try {
+        const store = postgresStore({ pool: counting.pool, schema, table });
+        opened.push(store);
+        await store.migrate();
+        counting.sent.length = 0;
+        const batches = Array.from({ length: 4 }, (_, b) =>
+          Array.from({ length: 30 }, (_, i) => sampleRecord({ account_id: i % 3 === 0 ? null : account, details: { b, i, text: 'a "quoted" \\ back\\slash {x,y} NULL' } })),
+        );
+        await Promise.all(batches.map((batch) => store.append(batch)));
+        expect(counting.sent.filter((t) => t.includes('_append_chained'))).toHaveLength(4);
+        const chain = await store.scanChain!(account, null, 1000);
+        expect(chain.map((l) => l.record.id)).toEqual(batches.flat().filter((r) => r.account_id === account).map((r) => r.id));
+        expect(chain[0]!.record.details).toEqual(batches[0]![1]!.details);
+        expect(await verify(store, { hasher: nodeChainHasher() })).toMatchObject({ ok: true, verified: 120 });
+      } finally {
+        await counting.end();
+      }
+    });
+
     it('stores a batch sent again once only, by the same store or another', async () => {
       const table = 'sent_again';
       const account = `acc_${randomUUID()}`;

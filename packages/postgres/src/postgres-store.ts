@@ -159,6 +159,8 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   const hasher = config.chain ? nodeChainHasher(config.chain.key) : null;
   /** The head each account had after this store's last write of it: a guess, checked by the database. */
   const predicted: HeadCache = new Map();
+  /** The chained append called last: the next one is sent once it is done. */
+  let lastAppend: Promise<unknown> = Promise.resolve();
 
   let migrated: Promise<void> | undefined;
   let closing: Promise<void> | undefined;
@@ -189,7 +191,11 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
         await pool.query(statements.insert, insertValues(records));
         return;
       }
-      await appendChainedAtOnce(pool, statements, hasher, predicted, records);
+      // Appends of one store reach the database in call order: each is built at once,
+      // and sent when the one before it is done (see appendChainedAtOnce).
+      const appended = appendChainedAtOnce(pool, statements, hasher, predicted, records, lastAppend);
+      lastAppend = appended;
+      await appended;
     },
 
     async query(query) {
@@ -390,31 +396,18 @@ async function appendChainedAtOnce(
   hasher: ChainHasher,
   predicted: HeadCache,
   records: readonly AuditRecord[],
+  previous: Promise<unknown>,
 ): Promise<void> {
   let groups = groupByAccount(records);
+  // The first round is built at once, linked after the heads the append before this one will
+  // leave (the guess moves ahead now), so that it is ready when that append is done.
+  let round: Round | null = buildRound(groups, predicted, hasher);
+  await previous.catch(() => undefined);
   for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS && groups.size > 0; attempt++) {
-    const accounts = [...groups.keys()];
-    const expected = accounts.map((account) => predicted.get(account) ?? { seq: 0, hash: GENESIS_HASH });
-    const columns: unknown[][] = [...INSERT_COLUMNS, ...CHAIN_COLUMNS].map(() => []);
-    const moved: Array<{ seq: number; hash: string }> = [];
-    accounts.forEach((account, i) => {
-      const links = linkRecordsSync(expected[i]!, groups.get(account)!, hasher);
-      for (const link of links) {
-        const row = rowValues(link.record);
-        row.push(link.seq, link.prevHash, link.hash);
-        for (let c = 0; c < row.length; c++) columns[c]!.push(row[c]);
-      }
-      const last = links[links.length - 1]!;
-      moved.push({ seq: last.seq, hash: last.hash });
-    });
-    const { rows } = await pool.query(s.appendAtOnce, [
-      accounts,
-      expected.map((h) => h.seq),
-      expected.map((h) => h.hash),
-      moved.map((h) => h.seq),
-      moved.map((h) => h.hash),
-      ...columns,
-    ]);
+    round ??= buildRound(groups, predicted, hasher);
+    const { accounts, moved, values } = round;
+    round = null;
+    const { rows } = await pool.query(s.appendAtOnce, values);
     const answer = (rows[0] as { conflict: AppendConflict | string | null } | undefined)?.conflict ?? null;
     if (predicted.size > MAX_CACHED_HEADS) predicted.clear();
     if (answer === null) {
@@ -433,6 +426,59 @@ async function appendChainedAtOnce(
       for (const account of groups.keys()) predicted.delete(account);
     }
   }
+}
+
+/** One call of the append function, ready to send. */
+interface Round {
+  accounts: Array<string | null>;
+  moved: Array<{ seq: number; hash: string }>;
+  values: unknown[];
+}
+
+/**
+ * Links each account's records after the head expected for it and builds the
+ * function's arguments, the arrays already in PostgreSQL's text form (so that
+ * this work is done before the statement waits for its turn); the guess of
+ * each head moves to the batch's last link.
+ */
+function buildRound(groups: Map<string | null, AuditRecord[]>, predicted: HeadCache, hasher: ChainHasher): Round {
+  const accounts = [...groups.keys()];
+  const expected = accounts.map((account) => predicted.get(account) ?? { seq: 0, hash: GENESIS_HASH });
+  const columns: unknown[][] = [...INSERT_COLUMNS, ...CHAIN_COLUMNS].map(() => []);
+  const moved: Array<{ seq: number; hash: string }> = [];
+  accounts.forEach((account, i) => {
+    const links = linkRecordsSync(expected[i]!, groups.get(account)!, hasher);
+    for (const link of links) {
+      const row = rowValues(link.record);
+      row.push(link.seq, link.prevHash, link.hash);
+      for (let c = 0; c < row.length; c++) columns[c]!.push(row[c]);
+    }
+    const last = links[links.length - 1]!;
+    moved.push({ seq: last.seq, hash: last.hash });
+    predicted.set(account, { seq: last.seq, hash: last.hash });
+  });
+  const values = [
+    accounts,
+    expected.map((h) => h.seq),
+    expected.map((h) => h.hash),
+    moved.map((h) => h.seq),
+    moved.map((h) => h.hash),
+    ...columns,
+  ].map(arrayLiteral);
+  return { accounts, moved, values };
+}
+
+/** An array in PostgreSQL's text form, as `pg` would send it: elements quoted, `\` and `"` escaped, `NULL` for null. */
+export function arrayLiteral(values: readonly unknown[]): string {
+  let out = '{';
+  for (let i = 0; i < values.length; i++) {
+    if (i > 0) out += ',';
+    const value = values[i];
+    if (value === null || value === undefined) out += 'NULL';
+    else if (typeof value === 'number') out += String(value);
+    else out += `"${String(value).replace(/[\\"]/g, '\\$&')}"`;
+  }
+  return `${out}}`;
 }
 
 /**
