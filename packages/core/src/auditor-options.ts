@@ -14,6 +14,7 @@ export interface ResolvedAuditorOptions<C extends Catalog = Catalog> {
   readonly catalog: C;
   readonly batchSize: number;
   readonly maxBatchSize: number;
+  readonly writesInFlight: number;
   readonly flushIntervalMs: number;
   readonly maxQueueSize: number;
   readonly overflow: OverflowPolicy;
@@ -62,12 +63,15 @@ export function resolveAuditorOptions<C extends Catalog>(options: AuditorOptions
   const batchSize = positiveInteger('batchSize', options.batchSize, 100);
   const maxBatchSize = positiveInteger('maxBatchSize', options.maxBatchSize, Math.max(1_000, batchSize));
   if (maxBatchSize < batchSize) throw new TypeError('createAuditor: maxBatchSize must be at least batchSize');
+  const writesInFlight = positiveInteger('writesInFlight', options.writesInFlight, 1);
+  if (writesInFlight > 8) throw new TypeError('createAuditor: writesInFlight must be an integer from 1 to 8');
   const onError = options.onError ?? ((error: AuditError) => console.error('[audit-trail]', error));
   return Object.freeze({
     store: options.store,
     catalog,
     batchSize,
     maxBatchSize,
+    writesInFlight,
     flushIntervalMs: positiveInteger('flushIntervalMs', options.flushIntervalMs, 20),
     maxQueueSize: positiveInteger('maxQueueSize', options.maxQueueSize, 10_000),
     overflow,

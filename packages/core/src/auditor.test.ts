@@ -488,6 +488,29 @@ describe('adaptive batches', () => {
   });
 });
 
+describe('writesInFlight', () => {
+  it('hands a full batch to the store while one is written, in queue order; one at a time by default', async () => {
+    for (const writesInFlight of [1, 2]) {
+      const { store, open } = gatedStore();
+      const auditor = auditorFor(store, { batchSize: 2, maxBatchSize: 2, flushIntervalMs: 60_000, writesInFlight });
+      const ids = Array.from({ length: 6 }, () => auditor.record(refund()).id);
+      await sleep(10);
+      expect(store.batches).toHaveLength(writesInFlight);
+      open(0);
+      await vi.waitFor(() => expect(store.batches.length).toBeGreaterThanOrEqual(writesInFlight + 1));
+      for (let i = 1; i < 3; i++) open(i);
+      await auditor.flush();
+      expect(store.batches.flat().map((r) => r.id)).toEqual(ids);
+      expect(auditor.stats()).toMatchObject({ written: 6, queued: 0 });
+    }
+  });
+
+  it('refuses writesInFlight outside 1 to 8', () => {
+    expect(() => createAuditor({ store: memoryStore(), writesInFlight: 0 })).toThrow(/writesInFlight/);
+    expect(() => createAuditor({ store: memoryStore(), writesInFlight: 9 })).toThrow(/writesInFlight/);
+  });
+});
+
 describe('flush', () => {
   it('resolves at once when nothing is queued', async () => {
     const auditor = auditorFor(spyStore());

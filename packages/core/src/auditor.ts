@@ -84,6 +84,15 @@ export interface AuditorOptions<C extends Catalog> {
    * fewer, larger writes. Default 1,000 (or `batchSize`, if larger).
    */
   maxBatchSize?: number;
+  /**
+   * Batches handed to the store at once. Default 1: one write at a time.
+   * With 2, a full batch that waits while one is written is handed to the
+   * store at once, so a store that builds it meanwhile (the PostgreSQL store
+   * links and encodes it, and sends it when the one before is done) overlaps
+   * its work with the database's. Batches are handed over in queue order; a
+   * batch that fails and is retried may land after the one behind it.
+   */
+  writesInFlight?: number;
   /** Longest wait before a partial batch is written, in ms. Default 20. */
   flushIntervalMs?: number;
   /** Records that may wait for the store: the bound on the auditor's memory. Default 10,000. */
@@ -109,8 +118,9 @@ export interface AuditorOptions<C extends Catalog> {
   /**
    * How long `recordDurable` (and so a required action) waits for its batch,
    * in ms, before it is told the record is not stored (and `onError` hears of
-   * it). Default 5,000. The write itself is not abandoned — at most one batch
-   * is ever in flight — so the record may still be stored afterwards.
+   * it). Default 5,000. The write itself is not abandoned — at most
+   * `writesInFlight` batches are ever in flight — so the record may still be
+   * stored afterwards.
    */
   durableTimeoutMs?: number;
   /**

@@ -48,10 +48,11 @@ export function createWriteQueue(
     | 'isTransient'
     | 'reportError'
     | 'dropReportIntervalMs'
+    | 'writesInFlight'
   >,
   telemetry: AuditorMetrics,
 ): WriteQueue {
-  const { store, batchSize, maxBatchSize, flushIntervalMs, maxQueueSize, overflow, retries, initialDelayMs, maxDelayMs, isTransient, reportError } = config;
+  const { store, batchSize, maxBatchSize, writesInFlight, flushIntervalMs, maxQueueSize, overflow, retries, initialDelayMs, maxDelayMs, isTransient, reportError } = config;
   // The time of the latest drop is kept as a number and formatted when read: a flood of drops costs no strings.
   let lastDropMs = 0;
   const stats: AuditorStats = {
@@ -67,7 +68,8 @@ export function createWriteQueue(
   };
   const drops = createDropReporter(config, maxQueueSize, reportError);
   let queue: Pending[] = [];
-  let writing: Promise<void> | null = null;
+  /** The writers running: at most `writesInFlight`. */
+  const writers = new Set<Promise<void>>();
   let timer: ReturnType<typeof setTimeout> | null = null;
   let closed = false;
 
@@ -76,7 +78,7 @@ export function createWriteQueue(
       if (timer) clearTimeout(timer);
       timer = null;
       void drain();
-    } else if (!timer && !writing) {
+    } else if (!timer && writers.size === 0) {
       timer = setTimeout(() => {
         timer = null;
         void drain();
@@ -179,25 +181,35 @@ export function createWriteQueue(
   };
 
   /**
-   * Writes batches one at a time, in queue order, until the queue is empty.
-   * A batch is whatever is waiting, up to `maxBatchSize`: a queue that grew
-   * deeper than `batchSize` while the last batch was written goes out in
-   * fewer, larger writes, which is how a store catches up.
+   * A writer: takes batches in queue order and writes them one at a time
+   * until the queue is empty. A batch is whatever is waiting, up to
+   * `maxBatchSize`: a queue that grew deeper than `batchSize` while the last
+   * batch was written goes out in fewer, larger writes, which is how a store
+   * catches up. One writer runs unless `writesInFlight` allows more; another
+   * starts only for a full batch (or a caller waiting for its record), so a
+   * store can build the next batch while the last one is written.
    */
-  const drain = (): Promise<void> => {
-    if (writing) return writing;
-    writing = (async () => {
-      while (queue.length > 0) {
-        const batch = queue.length <= maxBatchSize ? queue : queue.slice(0, maxBatchSize);
-        queue = queue.length <= maxBatchSize ? [] : queue.slice(maxBatchSize);
-        await writePending(batch);
-      }
-    })().finally(() => {
-      writing = null;
+  const writer = async (): Promise<void> => {
+    while (queue.length > 0) {
+      const batch = queue.length <= maxBatchSize ? queue : queue.slice(0, maxBatchSize);
+      queue = queue.length <= maxBatchSize ? [] : queue.slice(maxBatchSize);
+      await writePending(batch);
+    }
+  };
+
+  const startWriter = (): void => {
+    const running: Promise<void> = writer().finally(() => {
+      writers.delete(running);
       // Records queued while the last batch was being written still need a timer.
-      if (queue.length > 0) schedule();
+      if (writers.size === 0 && queue.length > 0) schedule();
     });
-    return writing;
+    writers.add(running);
+  };
+
+  /** Starts a writer if one may start; resolves once the writers running now are done. */
+  const drain = (eager = false): Promise<void> => {
+    if (queue.length > 0 && (writers.size === 0 || (writers.size < writesInFlight && (eager || queue.length >= batchSize)))) startWriter();
+    return Promise.all(writers).then(() => undefined);
   };
 
   /** Counts one drop (reported later, in aggregate) and returns the error a direct caller is thrown. */
@@ -241,7 +253,7 @@ export function createWriteQueue(
       // Someone is waiting: write now rather than after the batch interval.
       if (timer) clearTimeout(timer);
       timer = null;
-      void drain();
+      void drain(true);
     } else schedule();
   };
 
@@ -252,7 +264,7 @@ export function createWriteQueue(
     async flush() {
       if (timer) clearTimeout(timer);
       timer = null;
-      while (queue.length > 0 || writing) await drain();
+      while (queue.length > 0 || writers.size > 0) await drain();
       drops.reportNow();
     },
     close() {
