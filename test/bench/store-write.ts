@@ -23,7 +23,7 @@ export const BATCH_SIZES = [1, 100, 1000] as const;
 const TARGETS = { SQLite: 300_000, PostgreSQL: 60_000 } as const;
 
 /** The rows measured: the stores, and two PostgreSQL baselines at batch 1000 for the same rows. */
-type Row = keyof typeof TARGETS | 'PostgreSQL, chain off (UNNEST)' | 'PostgreSQL raw binary COPY, no chain';
+type Row = keyof typeof TARGETS | 'PostgreSQL, 2 appends in flight' | 'PostgreSQL, chain off (UNNEST)' | 'PostgreSQL raw binary COPY, no chain';
 
 interface Measurement {
   store: Row;
@@ -43,7 +43,7 @@ interface Measurement {
  */
 export async function benchStoreWrite(options: StoreWriteOptions): Promise<ScenarioResult> {
   const plan = options.quick ? { rounds: 1, seconds: 0.5 } : { rounds: 3, seconds: 2 };
-  const contenders: { store: Measurement['store']; batch: number; open: () => Promise<Pick<Store, 'append' | 'close'>>; dispose: () => Promise<void> }[] = [];
+  const contenders: { store: Measurement['store']; batch: number; inFlight?: number; open: () => Promise<Pick<Store, 'append' | 'close'>>; dispose: () => Promise<void> }[] = [];
   for (const batch of BATCH_SIZES) {
     const file = join(options.dir, `write-${batch}.db`);
     contenders.push({
@@ -70,6 +70,19 @@ export async function benchStoreWrite(options: StoreWriteOptions): Promise<Scena
     });
   }
 
+  // The store as the auditor drives it with writesInFlight: 2: the next batch handed over while one is written.
+  contenders.push({
+    store: 'PostgreSQL, 2 appends in flight',
+    batch: 1000,
+    inFlight: 2,
+    open: async () => {
+      await dropSchema(options.databaseUrl, 'audit_bench_write_in_flight');
+      const store = postgresStore({ connectionString: options.databaseUrl, schema: 'audit_bench_write_in_flight', poolSize: 2 });
+      await store.migrate();
+      return store;
+    },
+    dispose: () => dropSchema(options.databaseUrl, 'audit_bench_write_in_flight'),
+  });
   // Baselines of the same rows at batch 1000: the store with the chain off (one UNNEST insert per
   // batch), and a raw binary COPY into a table of the same shape and indexes.
   for (const [row, schema] of [
@@ -103,7 +116,7 @@ export async function benchStoreWrite(options: StoreWriteOptions): Promise<Scena
       options.log(`write: round ${round + 1}/${plan.rounds}`);
       for (let i = 0; i < contenders.length; i++) {
         const { batch } = contenders[i]!;
-        const run = await measure(opened[i]!, batch, plan.seconds, next[i]!);
+        const run = await measure(opened[i]!, batch, plan.seconds, next[i]!, contenders[i]!.inFlight ?? 1);
         next[i]! += run.records;
         const m = measurements[i]!;
         m.records += run.records;
@@ -131,7 +144,8 @@ export async function benchStoreWrite(options: StoreWriteOptions): Promise<Scena
       measured:
         `${num(rate)} records/s` +
         (store === 'PostgreSQL'
-          ? `; ${ratio(rate / copyRate)} of a raw binary COPY of the same rows in the same run (${num(copyRate)} records/s), ` +
+          ? `; ${num(rateOf('PostgreSQL, 2 appends in flight'))} records/s with 2 appends in flight; ` +
+            `${ratio(rate / copyRate)} (${ratio(rateOf('PostgreSQL, 2 appends in flight') / copyRate)} with 2 in flight) of a raw binary COPY of the same rows in the same run (${num(copyRate)} records/s), ` +
             `${ratio(rate / rateOf('PostgreSQL, chain off (UNNEST)'))} of the chain-off UNNEST insert`
           : ''),
       met: rate >= TARGETS[store],
@@ -147,6 +161,7 @@ export async function benchStoreWrite(options: StoreWriteOptions): Promise<Scena
       `and the six rows are measured alternately in ${plan.rounds} round(s) of ${plan.seconds} s of appends, after a warm-up. ` +
       'Stores as configured by default: SQLite a file in WAL mode with synchronous=NORMAL, the hash chain on (SHA-256); ' +
       'PostgreSQL over loopback, one connection in use, the hash chain on: one statement per batch (the append function of migration 4). ' +
+      'A row "2 appends in flight" drives the same store as the auditor does with `writesInFlight: 2` (the next batch is linked and encoded while one is written; time is wall time, batches built beforehand). ' +
       'Two PostgreSQL baselines at batch 1000 write the same rows into a table of the same shape and indexes: the store with `chain: false` ' +
       '(one `INSERT … SELECT FROM UNNEST` per batch) and a raw binary `COPY … FROM STDIN` (no chain, no duplicate handling).',
     '',
@@ -180,15 +195,36 @@ async function warmUp(store: Pick<Store, 'append'>, batch: number): Promise<numb
 }
 
 /** Appends batches for `seconds` of append time (at least three batches). */
-async function measure(store: Pick<Store, 'append'>, batch: number, seconds: number, first: number): Promise<{ records: number; seconds: number }> {
+async function measure(
+  store: Pick<Store, 'append'>,
+  batch: number,
+  seconds: number,
+  first: number,
+  inFlight: number,
+): Promise<{ records: number; seconds: number }> {
   let records = 0;
   let elapsed = 0;
   while (elapsed < seconds * 1000 || records < 3 * batch) {
-    const pending = writeRecords(batch, first + records);
+    if (inFlight === 1) {
+      const pending = writeRecords(batch, first + records);
+      const t0 = performance.now();
+      await store.append(pending);
+      elapsed += performance.now() - t0;
+      records += batch;
+      continue;
+    }
+    // Batches built beforehand (not timed); then the wall time of appending them with `inFlight` calls outstanding.
+    const batches = Array.from({ length: 8 }, (_, k) => writeRecords(batch, first + records + k * batch));
     const t0 = performance.now();
-    await store.append(pending);
+    const running = new Set<Promise<void>>();
+    for (const pending of batches) {
+      if (running.size >= inFlight) await Promise.race(running);
+      const call: Promise<void> = store.append(pending).finally(() => running.delete(call));
+      running.add(call);
+    }
+    await Promise.all(running);
     elapsed += performance.now() - t0;
-    records += batch;
+    records += batches.length * batch;
   }
   return { records, seconds: elapsed / 1000 };
 }
