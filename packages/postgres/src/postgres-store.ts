@@ -405,15 +405,14 @@ async function appendChainedAtOnce(
   await previous.catch(() => undefined);
   for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS && groups.size > 0; attempt++) {
     round ??= buildRound(groups, predicted, hasher);
-    const { accounts, moved, values } = round;
+    const { values } = round;
     round = null;
     const { rows } = await pool.query(s.appendAtOnce, values);
     const answer = (rows[0] as { conflict: AppendConflict | string | null } | undefined)?.conflict ?? null;
     if (predicted.size > MAX_CACHED_HEADS) predicted.clear();
-    if (answer === null) {
-      accounts.forEach((account, i) => predicted.set(account, moved[i]!));
-      return;
-    }
+    // Stored: the guess already moved when the round was built (and may have moved on since,
+    // for an append built after this one), so there is nothing to record.
+    if (answer === null) return;
     const conflict = fromJson(answer);
     for (const [account, seq, hash] of conflict.heads) predicted.set(account, { seq: Number(seq), hash });
     // Ids already stored (a retry of a write that went through) are left out; the rest is linked again.
