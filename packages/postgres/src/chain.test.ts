@@ -203,6 +203,28 @@ describe('the PostgreSQL chain', () => {
       }
     });
 
+    it('links an append made after one finished while the next is in flight after that next one', async () => {
+      const table = 'in_flight_later';
+      const account = `acc_${randomUUID()}`;
+      const counting = countingPool();
+      try {
+        const store = postgresStore({ pool: counting.pool, schema, table });
+        opened.push(store);
+        await store.migrate();
+        counting.sent.length = 0;
+        const batch = () => Array.from({ length: 10 }, () => sampleRecord({ account_id: account }));
+        const first = store.append(batch());
+        const second = store.append(batch());
+        await first;
+        // Built now, while the second is on its way: it must follow the second, not the first.
+        await Promise.all([second, store.append(batch())]);
+        expect(counting.sent.filter((t) => t.includes('_append_chained'))).toHaveLength(3);
+        expect(await verify(store, { hasher: nodeChainHasher() })).toMatchObject({ ok: true, verified: 30 });
+      } finally {
+        await counting.end();
+      }
+    });
+
     it('stores a batch sent again once only, by the same store or another', async () => {
       const table = 'sent_again';
       const account = `acc_${randomUUID()}`;
