@@ -468,7 +468,7 @@ function buildRound(groups: Map<string | null, AuditRecord[]>, predicted: HeadCa
 }
 
 /** An array in PostgreSQL's text form, as `pg` would send it: elements quoted, `\` and `"` escaped, `NULL` for null. */
-export function arrayLiteral(values: readonly unknown[]): string {
+function arrayLiteral(values: readonly unknown[]): string {
   let out = '{';
   for (let i = 0; i < values.length; i++) {
     if (i > 0) out += ',';
