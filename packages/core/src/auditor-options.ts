@@ -13,6 +13,8 @@ export interface ResolvedAuditorOptions<C extends Catalog = Catalog> {
   readonly store: Store;
   readonly catalog: C;
   readonly batchSize: number;
+  readonly maxBatchSize: number;
+  readonly writesInFlight: number;
   readonly flushIntervalMs: number;
   readonly maxQueueSize: number;
   readonly overflow: OverflowPolicy;
@@ -21,6 +23,7 @@ export interface ResolvedAuditorOptions<C extends Catalog = Catalog> {
   readonly maxDelayMs: number;
   readonly isTransient: (error: unknown) => boolean;
   readonly durableTimeoutMs: number;
+  readonly dropReportIntervalMs: number;
   readonly required: ReadonlySet<string>;
   /** `null` when redaction is off. */
   readonly redactor: Redactor | null;
@@ -57,11 +60,18 @@ export function resolveAuditorOptions<C extends Catalog>(options: AuditorOptions
     }
     required.add(action);
   }
+  const batchSize = positiveInteger('batchSize', options.batchSize, 100);
+  const maxBatchSize = positiveInteger('maxBatchSize', options.maxBatchSize, Math.max(1_000, batchSize));
+  if (maxBatchSize < batchSize) throw new TypeError('createAuditor: maxBatchSize must be at least batchSize');
+  const writesInFlight = positiveInteger('writesInFlight', options.writesInFlight, 1);
+  if (writesInFlight > 8) throw new TypeError('createAuditor: writesInFlight must be an integer from 1 to 8');
   const onError = options.onError ?? ((error: AuditError) => console.error('[audit-trail]', error));
   return Object.freeze({
     store: options.store,
     catalog,
-    batchSize: positiveInteger('batchSize', options.batchSize, 100),
+    batchSize,
+    maxBatchSize,
+    writesInFlight,
     flushIntervalMs: positiveInteger('flushIntervalMs', options.flushIntervalMs, 20),
     maxQueueSize: positiveInteger('maxQueueSize', options.maxQueueSize, 10_000),
     overflow,
@@ -70,6 +80,7 @@ export function resolveAuditorOptions<C extends Catalog>(options: AuditorOptions
     maxDelayMs: positiveInteger('retry.maxDelayMs', retry.maxDelayMs, 5_000),
     isTransient: retry.isTransient ?? (() => true),
     durableTimeoutMs: positiveInteger('durableTimeoutMs', options.durableTimeoutMs, 5_000),
+    dropReportIntervalMs: positiveInteger('dropReportIntervalMs', options.dropReportIntervalMs, 1_000),
     required,
     redactor: options.redaction === false ? null : createRedactor(options.redaction ?? {}),
     reportError: (error: AuditError): void => {

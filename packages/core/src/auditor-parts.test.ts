@@ -76,12 +76,15 @@ describe('createWriteQueue', () => {
     expect(queue.stats).toMatchObject({ queued: 0, written: 3 });
   });
 
-  it('refuses records once closed, reporting them', () => {
+  it('refuses records once closed, reporting them in aggregate', async () => {
     const errors: AuditError[] = [];
     const queue = createWriteQueue(config(memoryStore(), errors), auditorMetrics());
     queue.close();
     expect(() => queue.enqueue(record())).toThrow(expect.objectContaining({ code: 'closed' }));
-    expect(errors.map((e) => e.code)).toEqual(['closed']);
-    expect(queue.stats.dropped).toBe(1);
+    expect(queue.refusal('refund', false)).toMatchObject({ code: 'closed', records: 1 });
+    expect(errors).toEqual([]);
+    await queue.flush();
+    expect(errors.map((e) => [e.code, e.records])).toEqual([['closed', 2]]);
+    expect(queue.stats.dropped).toBe(2);
   });
 });

@@ -66,7 +66,7 @@ describe('retries', () => {
     await auditor.flush();
     expect((await all()).map((r) => r.resource_id)).toEqual(['a', 'b']);
     expect(state.attempts).toHaveLength(3);
-    expect(auditor.stats()).toEqual({ queued: 0, written: 2, dropped: 0, failed: 0, retried: 4 });
+    expect(auditor.stats()).toEqual({ queued: 0, written: 2, dropped: 0, failed: 0, retried: 4, lastDropAt: null, lastFailureAt: null });
     expect(errors).toEqual([]);
   });
 
@@ -78,7 +78,7 @@ describe('retries', () => {
     await auditor.flush();
     expect(state.attempts).toHaveLength(3);
     expect(await all()).toEqual([]);
-    expect(auditor.stats()).toEqual({ queued: 0, written: 0, dropped: 0, failed: 1, retried: 2 });
+    expect(auditor.stats()).toEqual({ queued: 0, written: 0, dropped: 0, failed: 1, retried: 2, lastDropAt: null, lastFailureAt: expect.any(String) });
     expect(errors.map((e) => e.code)).toEqual(['store_failed']);
   });
 
@@ -126,7 +126,7 @@ describe('a full queue', () => {
     await auditor.flush();
     expect((await all()).map((r) => r.resource_id)).toEqual(['a', 'b', 'c']);
     expect(auditor.stats()).toMatchObject({ written: 3, dropped: 2 });
-    expect(errors.map((e) => e.code)).toEqual(['queue_full', 'queue_full']);
+    expect(errors.map((e) => [e.code, e.records])).toEqual([['queue_full', 2]]);
   });
 
   it('drop-oldest drops the oldest waiting record to make room, and reports it', async () => {
@@ -143,9 +143,8 @@ describe('a full queue', () => {
     // 'a' was in flight; 'b' then 'c' made room for 'd' and 'e'.
     expect((await all()).map((r) => r.resource_id)).toEqual(['a', 'd', 'e']);
     expect(auditor.stats()).toMatchObject({ written: 3, dropped: 2, queued: 0 });
-    expect(errors).toHaveLength(2);
-    expect(errors[0]!.code).toBe('queue_full');
-    expect(errors[0]!.message).toMatch(/not recorded/);
+    expect(errors.map((e) => [e.code, e.records])).toEqual([['queue_full', 2]]);
+    expect(errors[0]!.message).toMatch(/2 record\(s\) were dropped/);
   });
 
   it('drop-oldest refuses an awaited record (recordDurable, as required actions use) rather than displacing a queued one', async () => {
@@ -171,7 +170,7 @@ describe('a full queue', () => {
     state.gate = null;
     await auditor.flush();
     expect((await all()).map((r) => r.resource_id)).toEqual(['a', 'b', 'c']);
-    expect(errors.map((e) => e.code)).toEqual(['queue_full']);
+    expect(errors.map((e) => [e.code, e.records])).toEqual([['queue_full', 1]]);
   });
 
   it('keeps memory bounded however long the store hangs: at most the queue bound plus one batch waits', async () => {
@@ -192,6 +191,71 @@ describe('a full queue', () => {
     expect(s.queued + s.dropped).toBe(5000);
     expect(state.attempts).toHaveLength(1); // one batch in flight, no pile of abandoned writes
     state.open();
+  });
+});
+
+describe('drops reported in aggregate', () => {
+  it('reports a flood of drops once per interval, with the count and the interval', async () => {
+    const { store, state } = faultyStore();
+    state.shut();
+    const { auditor, errors } = auditorOn(store, { maxQueueSize: 10, batchSize: 10, dropReportIntervalMs: 100 });
+    for (let i = 0; i < 2_000; i++) auditor.tryRecord(action(`r${i}`));
+    expect(errors).toEqual([]);
+    await sleep(150);
+    expect(errors.map((e) => [e.code, e.records])).toEqual([['queue_full', 1_990]]);
+    const [, start, end] = /between (\S+) and (\S+)$/.exec(errors[0]!.message) ?? [];
+    expect(Date.parse(end!) - Date.parse(start!)).toBeGreaterThanOrEqual(90);
+    // A second flood, a second interval, a second report.
+    for (let i = 0; i < 500; i++) auditor.tryRecord(action(`s${i}`));
+    await sleep(150);
+    expect(errors.map((e) => [e.code, e.records])).toEqual([['queue_full', 1_990], ['queue_full', 500]]);
+    const stats = auditor.stats();
+    expect(stats.dropped).toBe(2_490);
+    expect(Date.parse(stats.lastDropAt!)).toBeGreaterThanOrEqual(Date.parse(end!));
+    state.open();
+  });
+
+  it('builds no record for an action it is going to drop', async () => {
+    const { store, state } = faultyStore();
+    state.shut();
+    const { auditor } = auditorOn(store, { maxQueueSize: 2, batchSize: 10 });
+    let reads = 0;
+    const spied = () => ({
+      ...action(),
+      details: {
+        get amount() {
+          reads++;
+          return 5;
+        },
+      },
+    });
+    auditor.tryRecord(spied());
+    auditor.tryRecord(spied());
+    const readsWhenFull = reads;
+    expect(readsWhenFull).toBeGreaterThan(0); // building a record reads its details
+    auditor.tryRecord(spied());
+    expect(() => auditor.record(spied())).toThrow(/queue is full/);
+    await expect(auditor.recordDurable(spied())).rejects.toMatchObject({ code: 'queue_full' });
+    expect(reads).toBe(readsWhenFull);
+    expect(auditor.stats()).toMatchObject({ queued: 2, dropped: 3 });
+    state.open();
+  });
+
+  it('tells when the trail has a gap: lastDropAt and lastFailureAt stay after later writes succeed', async () => {
+    const { store, state } = faultyStore();
+    const { auditor } = auditorOn(store, { maxQueueSize: 1, batchSize: 1, retry: false, flushIntervalMs: 60_000 });
+    expect(auditor.stats()).toMatchObject({ lastDropAt: null, lastFailureAt: null });
+    state.failing = 1;
+    const before = Date.now();
+    auditor.record(action('fails'));
+    auditor.tryRecord(action('dropped'));
+    await auditor.flush();
+    auditor.record(action('stored'));
+    await auditor.flush();
+    const stats = auditor.stats();
+    expect(stats).toMatchObject({ written: 1, failed: 1, dropped: 1 });
+    expect(Date.parse(stats.lastDropAt!)).toBeGreaterThanOrEqual(before - 1);
+    expect(Date.parse(stats.lastFailureAt!)).toBeGreaterThanOrEqual(Date.parse(stats.lastDropAt!));
   });
 });
 

@@ -388,7 +388,7 @@ describe('invalid input', () => {
     expect(() => auditor.tryRecord(input as ActionInput)).not.toThrow();
     expect(errors.map((e) => e.code)).toEqual(['invalid_record']); // only tryRecord reports
     await auditor.flush();
-    expect(auditor.stats()).toEqual({ queued: 0, written: 0, dropped: 0, failed: 0, retried: 0 });
+    expect(auditor.stats()).toEqual({ queued: 0, written: 0, dropped: 0, failed: 0, retried: 0, lastDropAt: null, lastFailureAt: null });
     expect(store.batches).toEqual([]);
   });
 
@@ -442,7 +442,7 @@ describe('batching', () => {
     await vi.advanceTimersByTimeAsync(1);
     expect(store.batches.map((b) => b.length)).toEqual([2]);
     await vi.waitFor(() => expect(auditor.stats().written).toBe(2));
-    expect(auditor.stats()).toEqual({ queued: 0, written: 2, dropped: 0, failed: 0, retried: 0 });
+    expect(auditor.stats()).toEqual({ queued: 0, written: 2, dropped: 0, failed: 0, retried: 0, lastDropAt: null, lastFailureAt: null });
     // The next record waits a full interval again.
     auditor.record(refund());
     await vi.advanceTimersByTimeAsync(49);
@@ -451,13 +451,63 @@ describe('batching', () => {
     expect(store.batches.map((b) => b.length)).toEqual([2, 1]);
   });
 
-  it('writes at most batchSize records per append', async () => {
+  it('writes at most maxBatchSize records per append', async () => {
     const store = spyStore();
-    const auditor = auditorFor(store, { batchSize: 100, flushIntervalMs: 60_000 });
+    const auditor = auditorFor(store, { batchSize: 100, maxBatchSize: 100, flushIntervalMs: 60_000 });
     for (let i = 0; i < 250; i++) auditor.record(refund());
     await auditor.flush();
     expect(store.batches.map((b) => b.length)).toEqual([100, 100, 50]);
-    expect(auditor.stats()).toEqual({ queued: 0, written: 250, dropped: 0, failed: 0, retried: 0 });
+    expect(auditor.stats()).toEqual({ queued: 0, written: 250, dropped: 0, failed: 0, retried: 0, lastDropAt: null, lastFailureAt: null });
+  });
+});
+
+describe('adaptive batches', () => {
+  it('writes what waited behind a batch in one write, up to maxBatchSize', async () => {
+    const { store, open } = gatedStore();
+    const auditor = auditorFor(store, { batchSize: 10, maxBatchSize: 25, flushIntervalMs: 60_000 });
+    for (let i = 0; i < 10; i++) auditor.record(refund());
+    expect(store.batches.map((b) => b.length)).toEqual([10]);
+    // 40 arrive while the first batch is written: 25 go in the next write, then the other 15.
+    for (let i = 0; i < 40; i++) auditor.record(refund());
+    open(0);
+    await vi.waitFor(() => expect(store.batches.map((b) => b.length)).toEqual([10, 25]));
+    open(1);
+    await vi.waitFor(() => expect(store.batches.map((b) => b.length)).toEqual([10, 25, 15]));
+    open(2);
+    await auditor.flush();
+    expect(auditor.stats().written).toBe(50);
+  });
+
+  it('defaults maxBatchSize to 1,000, and refuses one below batchSize', async () => {
+    const store = spyStore();
+    const auditor = auditorFor(store, { batchSize: 100, flushIntervalMs: 60_000 });
+    for (let i = 0; i < 2_500; i++) auditor.record(refund());
+    await auditor.flush();
+    expect(store.batches.map((b) => b.length)).toEqual([100, 1000, 1000, 400]);
+    expect(() => createAuditor({ store, batchSize: 100, maxBatchSize: 50 })).toThrow(/maxBatchSize/);
+  });
+});
+
+describe('writesInFlight', () => {
+  it('hands a full batch to the store while one is written, in queue order; one at a time by default', async () => {
+    for (const writesInFlight of [1, 2]) {
+      const { store, open } = gatedStore();
+      const auditor = auditorFor(store, { batchSize: 2, maxBatchSize: 2, flushIntervalMs: 60_000, writesInFlight });
+      const ids = Array.from({ length: 6 }, () => auditor.record(refund()).id);
+      await sleep(10);
+      expect(store.batches).toHaveLength(writesInFlight);
+      open(0);
+      await vi.waitFor(() => expect(store.batches.length).toBeGreaterThanOrEqual(writesInFlight + 1));
+      for (let i = 1; i < 3; i++) open(i);
+      await auditor.flush();
+      expect(store.batches.flat().map((r) => r.id)).toEqual(ids);
+      expect(auditor.stats()).toMatchObject({ written: 6, queued: 0 });
+    }
+  });
+
+  it('refuses writesInFlight outside 1 to 8', () => {
+    expect(() => createAuditor({ store: memoryStore(), writesInFlight: 0 })).toThrow(/writesInFlight/);
+    expect(() => createAuditor({ store: memoryStore(), writesInFlight: 9 })).toThrow(/writesInFlight/);
   });
 });
 
@@ -491,7 +541,7 @@ describe('flush', () => {
     expect(store.batches).toHaveLength(2);
     open(1);
     await flushing;
-    expect(auditor.stats()).toEqual({ queued: 0, written: 2, dropped: 0, failed: 0, retried: 0 });
+    expect(auditor.stats()).toEqual({ queued: 0, written: 2, dropped: 0, failed: 0, retried: 0, lastDropAt: null, lastFailureAt: null });
   });
 });
 
@@ -513,18 +563,20 @@ describe('recordDurable', () => {
     expect(record.action_type).toBe('refund');
   });
   it('arms no deadline when the record cannot be queued: no later store_failed, no timer left', async () => {
-    const auditor = auditorFor(spyStore(), { durableTimeoutMs: 20 });
+    const auditor = auditorFor(spyStore(), { durableTimeoutMs: 20, dropReportIntervalMs: 50 });
     await auditor.close();
     vi.useFakeTimers();
     try {
       const refused = auditor.recordDurable(refund());
       await expect(refused).rejects.toMatchObject({ code: 'closed' });
-      expect(vi.getTimerCount()).toBe(0);
+      // The only timer is the drop report's.
+      expect(vi.getTimerCount()).toBe(1);
       await vi.advanceTimersByTimeAsync(100);
+      expect(vi.getTimerCount()).toBe(0);
     } finally {
       vi.useRealTimers();
     }
-    expect(errors.map((e) => e.code)).toEqual(['closed']);
+    expect(errors.map((e) => [e.code, e.records])).toEqual([['closed', 1]]);
   });
 });
 
@@ -539,7 +591,7 @@ describe('close', () => {
     await first;
     expect(store.events).toEqual(['append:5', 'close']);
     expect(store.closeCalls).toBe(1);
-    expect(auditor.stats()).toEqual({ queued: 0, written: 5, dropped: 0, failed: 0, retried: 0 });
+    expect(auditor.stats()).toEqual({ queued: 0, written: 5, dropped: 0, failed: 0, retried: 0, lastDropAt: null, lastFailureAt: null });
   });
 
   it('refuses later records as closed, counts them dropped and reports them', async () => {
@@ -554,9 +606,12 @@ describe('close', () => {
     expect(error.records).toBe(1);
     await expect(auditor.recordDurable(refund())).rejects.toMatchObject({ code: 'closed' });
     expect(() => auditor.tryRecord(refund())).not.toThrow();
-    expect(errors.map((e) => e.code)).toEqual(['closed', 'closed', 'closed']);
-    expect(errors[0]).toBe(error);
-    expect(auditor.stats()).toEqual({ queued: 0, written: 1, dropped: 3, failed: 0, retried: 0 });
+    // Reported once, in aggregate, when the interval ends (or on flush).
+    expect(errors).toEqual([]);
+    await auditor.flush();
+    expect(errors.map((e) => [e.code, e.records])).toEqual([['closed', 3]]);
+    expect(errors[0]).not.toBe(error);
+    expect(auditor.stats()).toEqual({ queued: 0, written: 1, dropped: 3, failed: 0, retried: 0, lastDropAt: expect.any(String), lastFailureAt: null });
     expect(store.batches.map((b) => b.length)).toEqual([1]);
   });
 
@@ -572,7 +627,7 @@ describe('close', () => {
     open(0);
     await closing;
     expect(store.events).toEqual(['append:1', 'close']);
-    expect(auditor.stats()).toEqual({ queued: 0, written: 1, dropped: 1, failed: 0, retried: 0 });
+    expect(auditor.stats()).toEqual({ queued: 0, written: 1, dropped: 1, failed: 0, retried: 0, lastDropAt: expect.any(String), lastFailureAt: null });
   });
 });
 
@@ -581,7 +636,7 @@ describe('maxQueueSize', () => {
     const { store, open } = gatedStore();
     const auditor = auditorFor(store, { batchSize: 1, maxQueueSize: 3, flushIntervalMs: 1 });
     for (let i = 0; i < 3; i++) auditor.record(refund());
-    expect(auditor.stats()).toEqual({ queued: 3, written: 0, dropped: 0, failed: 0, retried: 0 });
+    expect(auditor.stats()).toEqual({ queued: 3, written: 0, dropped: 0, failed: 0, retried: 0, lastDropAt: null, lastFailureAt: null });
     const error = expectAuditError(
       thrown(() => auditor.record(refund())),
       'queue_full',
@@ -590,9 +645,11 @@ describe('maxQueueSize', () => {
     expect(error.message).toContain('3');
     expect(() => auditor.tryRecord(refund())).not.toThrow();
     await expect(auditor.recordDurable(refund())).rejects.toMatchObject({ code: 'queue_full' });
-    expect(errors.map((e) => e.code)).toEqual(['queue_full', 'queue_full', 'queue_full']);
-    expect(errors[0]).toBe(error);
-    expect(auditor.stats()).toEqual({ queued: 3, written: 0, dropped: 3, failed: 0, retried: 0 });
+    // One report for the three, at the end of the interval (here: the default 1 s).
+    expect(errors).toEqual([]);
+    await vi.waitFor(() => expect(errors.map((e) => [e.code, e.records])).toEqual([['queue_full', 3]]), { timeout: 2_000 });
+    expect(errors[0]!.message).toMatch(/3 record\(s\) were dropped between \d{4}-\d\d-\d\dT[\d:.]+Z and \d{4}-\d\d-\d\dT[\d:.]+Z/);
+    expect(auditor.stats()).toEqual({ queued: 3, written: 0, dropped: 3, failed: 0, retried: 0, lastDropAt: expect.any(String), lastFailureAt: null });
     open(0);
     open(1);
     open(2);
@@ -600,7 +657,7 @@ describe('maxQueueSize', () => {
     auditor.record(refund());
     open(3);
     await auditor.flush();
-    expect(auditor.stats()).toEqual({ queued: 0, written: 4, dropped: 3, failed: 0, retried: 0 });
+    expect(auditor.stats()).toEqual({ queued: 0, written: 4, dropped: 3, failed: 0, retried: 0, lastDropAt: expect.any(String), lastFailureAt: null });
   });
 });
 
@@ -618,13 +675,13 @@ describe('store failures', () => {
     expect(error.cause).toBe(cause);
     expect(error.records).toBe(3);
     expect(error.message).toContain('disk full');
-    expect(auditor.stats()).toEqual({ queued: 0, written: 0, dropped: 0, failed: 3, retried: 0 });
+    expect(auditor.stats()).toEqual({ queued: 0, written: 0, dropped: 0, failed: 3, retried: 0, lastDropAt: null, lastFailureAt: expect.any(String) });
 
     const durable = auditor.recordDurable(refund());
     await auditor.flush();
     await expect(durable).rejects.toBeInstanceOf(AuditError);
     await expect(durable).rejects.toMatchObject({ code: 'store_failed', records: 1, cause });
-    expect(auditor.stats()).toEqual({ queued: 0, written: 0, dropped: 0, failed: 4, retried: 0 });
+    expect(auditor.stats()).toEqual({ queued: 0, written: 0, dropped: 0, failed: 4, retried: 0, lastDropAt: null, lastFailureAt: expect.any(String) });
   });
 
   it('reports failures of timer-driven writes without any unhandled rejection', async () => {
@@ -660,14 +717,14 @@ describe('store failures', () => {
     const store = spyStore((call) => {
       if (call === 1) throw new Error('flaky');
     });
-    const auditor = auditorFor(store, { batchSize: 2, flushIntervalMs: 60_000 });
+    const auditor = auditorFor(store, { batchSize: 2, maxBatchSize: 2, flushIntervalMs: 60_000 });
     const results = Array.from({ length: 6 }, () => auditor.recordDurable(refund()).then(() => 'ok', (e: AuditError) => e.code));
     await auditor.flush();
     // A durable record starts a write at once ([r0]); the rest follow in batches of two: [r1, r2]
     // fails, then [r1] and [r2] are tried once each and go through.
     expect(store.batches.map((batch) => batch.length)).toEqual([1, 2, 1, 1, 2, 1]);
     expect(await Promise.all(results)).toEqual(['ok', 'ok', 'ok', 'ok', 'ok', 'ok']);
-    expect(auditor.stats()).toEqual({ queued: 0, written: 6, dropped: 0, failed: 0, retried: 0 });
+    expect(auditor.stats()).toEqual({ queued: 0, written: 6, dropped: 0, failed: 0, retried: 0, lastDropAt: null, lastFailureAt: null });
     expect(store.written).toHaveLength(6);
   });
 
@@ -679,7 +736,7 @@ describe('store failures', () => {
     for (let i = 0; i < 8; i++) auditor.record(refund({ resource_id: i === 5 ? 'poison' : `pay_${i}` }));
     await auditor.flush();
     expect(store.written).toHaveLength(7);
-    expect(auditor.stats()).toEqual({ queued: 0, written: 7, dropped: 0, failed: 1, retried: 0 });
+    expect(auditor.stats()).toEqual({ queued: 0, written: 7, dropped: 0, failed: 1, retried: 0, lastDropAt: null, lastFailureAt: expect.any(String) });
     expect(errors.map((e) => [e.code, e.records])).toEqual([['store_failed', 1]]);
   });
 
@@ -691,7 +748,7 @@ describe('store failures', () => {
     for (let i = 0; i < 8; i++) auditor.record(refund());
     await auditor.flush();
     expect(store.batches.map((b) => b.length)).toEqual([8, 4, 4]);
-    expect(auditor.stats()).toEqual({ queued: 0, written: 0, dropped: 0, failed: 8, retried: 0 });
+    expect(auditor.stats()).toEqual({ queued: 0, written: 0, dropped: 0, failed: 8, retried: 0, lastDropAt: null, lastFailureAt: expect.any(String) });
     expect(errors.map((e) => [e.code, e.records])).toEqual([['store_failed', 8]]);
   });
 
@@ -711,17 +768,19 @@ describe('store failures', () => {
       },
     });
     auditors.push(auditor);
+    // Before the queue is full: a full queue refuses before the input is even validated.
+    expect(() => auditor.tryRecord({ ...refund(), action_type: 'refnd' } as never)).not.toThrow();
     expect(() => auditor.record(refund())).not.toThrow();
     // queue_full still throws the AuditError, not the handler's error.
     expectAuditError(
       thrown(() => auditor.record(refund())),
       'queue_full',
     );
-    expect(() => auditor.tryRecord({ ...refund(), action_type: 'refnd' } as never)).not.toThrow();
     expect(() => auditor.reportError(new AuditError('hook_failed', 'x'))).not.toThrow();
     await expect(auditor.flush()).resolves.toBeUndefined();
-    expect(calls).toEqual(['queue_full', 'invalid_record', 'hook_failed', 'store_failed']);
-    expect(auditor.stats()).toEqual({ queued: 0, written: 0, dropped: 1, failed: 1, retried: 0 });
+    // The drop is reported in aggregate, once the queue is flushed.
+    expect(calls).toEqual(['invalid_record', 'hook_failed', 'store_failed', 'queue_full']);
+    expect(auditor.stats()).toEqual({ queued: 0, written: 0, dropped: 1, failed: 1, retried: 0, lastDropAt: expect.any(String), lastFailureAt: expect.any(String) });
   });
 
   it('reports to console.error when no onError is given', async () => {
@@ -765,7 +824,7 @@ describe('records queued while a batch is written', () => {
     open(0);
     open(1);
     await vi.waitFor(() => expect(store.written).toEqual([a.id, b.id, c.id]), { timeout: 2_000 });
-    expect(auditor.stats()).toEqual({ queued: 0, written: 3, dropped: 0, failed: 0, retried: 0 });
+    expect(auditor.stats()).toEqual({ queued: 0, written: 3, dropped: 0, failed: 0, retried: 0, lastDropAt: null, lastFailureAt: null });
   });
 
   it('are written when a slow append is under way (real time)', async () => {
@@ -797,7 +856,7 @@ describe('records queued while a batch is written', () => {
     open(0);
     open(1);
     open(2);
-    await vi.waitFor(() => expect(store.batches.map((b) => b.length)).toEqual([2, 2, 1]), { timeout: 2_000 });
+    await vi.waitFor(() => expect(store.batches.map((b) => b.length)).toEqual([2, 3]), { timeout: 2_000 });
     await vi.waitFor(() => expect(auditor.stats().written).toBe(5));
   });
 });
@@ -805,7 +864,7 @@ describe('records queued while a batch is written', () => {
 describe('order and stats', () => {
   it('writes records in the order they were recorded', async () => {
     const store = spyStore(() => sleep(Math.floor(Math.random() * 3)));
-    const auditor = auditorFor(store, { batchSize: 7, flushIntervalMs: 1 });
+    const auditor = auditorFor(store, { batchSize: 7, maxBatchSize: 7, flushIntervalMs: 1 });
     const ids: string[] = [];
     for (let i = 0; i < 60; i++) {
       ids.push(auditor.record(refund({ details: { i } })).id);

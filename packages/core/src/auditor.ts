@@ -52,6 +52,15 @@ export interface AuditorStats {
   failed: number;
   /** Records sent to the store again after a failed attempt (one count per record and retry). */
   retried: number;
+  /**
+   * When the latest record was dropped (ISO 8601), or `null` if none ever was.
+   * With `lastFailureAt`, the hook for checks that need to know whether the
+   * trail has a gap: a record refused or failed after a given instant means
+   * the trail since then is incomplete, however well later writes went.
+   */
+  lastDropAt: string | null;
+  /** When the store last failed to take records after every retry (ISO 8601), or `null`. */
+  lastFailureAt: string | null;
 }
 
 export interface AuditorOptions<C extends Catalog> {
@@ -66,17 +75,41 @@ export interface AuditorOptions<C extends Catalog> {
   onError?: (error: AuditError) => void;
   /** Secret redaction; on by default. `false` turns it off (not recommended). */
   redaction?: RedactionOptions | false;
-  /** Records per store write. Default 100. */
+  /** Records per store write: a batch this full is written at once. Default 100. */
   batchSize?: number;
+  /**
+   * The most records per store write. When more than `batchSize` records are
+   * waiting (the store was slower than the app for a while), the queue writes
+   * what is waiting, up to this, in one batch: a store behind catches up in
+   * fewer, larger writes. Default 1,000 (or `batchSize`, if larger).
+   */
+  maxBatchSize?: number;
+  /**
+   * Batches handed to the store at once. Default 1: one write at a time.
+   * With 2, a full batch that waits while one is written is handed to the
+   * store at once, so a store that builds it meanwhile (the PostgreSQL store
+   * links and encodes it, and sends it when the one before is done) overlaps
+   * its work with the database's. Batches are handed over in queue order; a
+   * batch that fails and is retried may land after the one behind it.
+   */
+  writesInFlight?: number;
   /** Longest wait before a partial batch is written, in ms. Default 20. */
   flushIntervalMs?: number;
   /** Records that may wait for the store: the bound on the auditor's memory. Default 10,000. */
   maxQueueSize?: number;
   /**
+   * How drops are reported: the first drop opens an interval this long, and
+   * at its end `onError` hears one `queue_full` (or `closed`) error whose
+   * `records` counts every record dropped in it, and whose message names the
+   * interval's start and end. Default 1,000 ms.
+   */
+  dropReportIntervalMs?: number;
+  /**
    * What to drop when a record arrives and the queue is full: the new record
    * (`drop-newest`, the default: what is queued keeps its order) or the oldest
    * queued one (`drop-oldest`: the newest actions win). Either way the drop is
-   * counted and reported through `onError`; a required action is never queued
+   * counted and reported through `onError` (in aggregate, see
+   * `dropReportIntervalMs`); a required action is never queued
    * in place of another and is refused instead.
    */
   overflow?: OverflowPolicy;
@@ -85,8 +118,9 @@ export interface AuditorOptions<C extends Catalog> {
   /**
    * How long `recordDurable` (and so a required action) waits for its batch,
    * in ms, before it is told the record is not stored (and `onError` hears of
-   * it). Default 5,000. The write itself is not abandoned — at most one batch
-   * is ever in flight — so the record may still be stored afterwards.
+   * it). Default 5,000. The write itself is not abandoned — at most
+   * `writesInFlight` batches are ever in flight — so the record may still be
+   * stored afterwards.
    */
   durableTimeoutMs?: number;
   /**
@@ -120,7 +154,9 @@ export interface Auditor<C extends Catalog = Catalog> {
   /**
    * Stamps and queues an action; returns the record that will be stored.
    * Throws `AuditError` `invalid_record` for bad input, `queue_full` or
-   * `closed` when it cannot be queued. A later store failure goes to `onError`.
+   * `closed` when it cannot be queued (checked first: no record is built for
+   * an action that would be dropped; the drop is counted and reported to
+   * `onError` with the interval's others). A later store failure goes to `onError`.
    *
    * @example
    * auditor.record({ action_type: 'generate_report', user: { id: 'usr_cron' }, account_id: 'acc_acme' });
@@ -157,13 +193,15 @@ export function createAuditor<const C extends Catalog = typeof paymentsOsCatalog
   const build = createStamper(catalog, config.redactor);
   // Created once; no-ops unless the app registered an OpenTelemetry MeterProvider before.
   const queue = createWriteQueue(config, auditorMetrics());
-  const enqueue = queue.enqueue;
+  const { enqueue, refusal } = queue;
   let closing: Promise<void> | null = null;
 
   const auditor: Auditor<C> = {
     catalog,
     store,
     record(input) {
+      const refused = refusal(actionTypeOf(input), false);
+      if (refused) throw refused;
       const record = build(input);
       enqueue(record);
       // A copy: the queued record must not change before the store has it.
@@ -171,6 +209,8 @@ export function createAuditor<const C extends Catalog = typeof paymentsOsCatalog
     },
     recordDurable(input) {
       return new Promise((resolve, reject) => {
+        const refused = refusal(actionTypeOf(input), true);
+        if (refused) throw refused;
         const record = build(input);
         let settled = false;
         let deadline: ReturnType<typeof setTimeout> | undefined;
@@ -196,10 +236,12 @@ export function createAuditor<const C extends Catalog = typeof paymentsOsCatalog
       });
     },
     tryRecord(input) {
+      // A request that will be dropped costs a check, not a record.
+      if (refusal(actionTypeOf(input), false)) return;
       try {
         enqueue(build(input));
       } catch (error) {
-        // queue_full and closed were reported when they happened.
+        // queue_full and closed are counted and reported in the interval's aggregate.
         if (error instanceof AuditError && error.code !== 'invalid_record') return;
         reportError(error instanceof AuditError ? error : new AuditError('invalid_record', toError(error).message, { cause: error }));
       }
@@ -215,4 +257,10 @@ export function createAuditor<const C extends Catalog = typeof paymentsOsCatalog
     stats: () => ({ ...queue.stats }),
   };
   return auditor;
+}
+
+/** The action type of an input not yet validated, for a refusal's message. */
+function actionTypeOf(input: unknown): string {
+  const type = (input as { action_type?: unknown } | null)?.action_type;
+  return typeof type === 'string' ? type : 'an action';
 }

@@ -139,7 +139,7 @@ describe('recordRequest', () => {
   it('records nothing for a request without an action', async () => {
     recordRequest(auditor, context({ action: null }), alice, facts());
     expect(await recorded()).toEqual([]);
-    expect(auditor.stats()).toEqual({ queued: 0, written: 0, dropped: 0, failed: 0, retried: 0 });
+    expect(auditor.stats()).toEqual({ queued: 0, written: 0, dropped: 0, failed: 0, retried: 0, lastDropAt: null, lastFailureAt: null });
     expect(errors).toEqual([]);
   });
 
@@ -147,7 +147,7 @@ describe('recordRequest', () => {
     recordRequest(auditor, context(), null, facts());
     recordRequest(auditor, context(), undefined, facts());
     expect(await recorded()).toEqual([]);
-    expect(auditor.stats()).toEqual({ queued: 0, written: 0, dropped: 0, failed: 0, retried: 0 });
+    expect(auditor.stats()).toEqual({ queued: 0, written: 0, dropped: 0, failed: 0, retried: 0, lastDropAt: null, lastFailureAt: null });
     expect(errors).toEqual([]);
   });
 
@@ -194,6 +194,7 @@ describe('recordRequest', () => {
   it('never throws when the auditor is closed', async () => {
     await auditor.close();
     expect(() => recordRequest(auditor, context(), alice, facts())).not.toThrow();
+    await auditor.flush(); // drops are reported in aggregate
     expect(errors.map((e) => e.code)).toEqual(['closed']);
     expect(auditor.stats().dropped).toBe(1);
   });

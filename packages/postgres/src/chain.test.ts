@@ -134,6 +134,139 @@ describe('the PostgreSQL chain', () => {
     }
   });
 
+  describe('the append in one round trip', () => {
+    /** A pool that counts the statements sent, and may act before the append function runs. */
+    function countingPool(beforeAppend?: () => Promise<void>) {
+      const inner = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+      const sent: string[] = [];
+      const pool = {
+        async query(text: string, values?: unknown[]) {
+          sent.push(text);
+          if (beforeAppend && text.includes('_append_chained')) await beforeAppend();
+          return inner.query(text, values);
+        },
+        async connect() {
+          const client = await inner.connect();
+          return Object.assign(Object.create(client) as pg.PoolClient, {
+            query: (text: string, values?: unknown[]) => (sent.push(text), client.query(text, values)),
+            release: (error?: Error | boolean) => client.release(error),
+          });
+        },
+      };
+      return { pool, sent, end: () => inner.end() };
+    }
+
+    it('sends one statement per batch, also for a new account and after another instance wrote', async () => {
+      const table = 'one_round_trip';
+      const account = `acc_${randomUUID()}`;
+      const counting = countingPool();
+      try {
+        const store = postgresStore({ pool: counting.pool, schema, table });
+        opened.push(store);
+        await store.migrate();
+        counting.sent.length = 0;
+        await store.append([sampleRecord({ account_id: account }), sampleRecord({ account_id: null })]);
+        await store.append(Array.from({ length: 50 }, () => sampleRecord({ account_id: account })));
+        expect(counting.sent.filter((t) => !t.startsWith('SELECT to_regclass'))).toHaveLength(2);
+        // Another instance moves the head: the next batch is refused once, linked again, and stored.
+        await open({ table }).append([sampleRecord({ account_id: account })]);
+        counting.sent.length = 0;
+        await store.append([sampleRecord({ account_id: account })]);
+        expect(counting.sent).toHaveLength(2);
+        const result = await verify(store, { hasher: nodeChainHasher() });
+        expect(result).toMatchObject({ ok: true, verified: 54 });
+      } finally {
+        await counting.end();
+      }
+    });
+
+    it('builds appends made while one is in flight at once, and stores them in call order, one statement each', async () => {
+      const table = 'in_flight';
+      const account = `acc_${randomUUID()}`;
+      const counting = countingPool();
+      try {
+        const store = postgresStore({ pool: counting.pool, schema, table });
+        opened.push(store);
+        await store.migrate();
+        counting.sent.length = 0;
+        const batches = Array.from({ length: 4 }, (_, b) =>
+          Array.from({ length: 30 }, (_, i) => sampleRecord({ account_id: i % 3 === 0 ? null : account, details: { b, i, text: 'a "quoted" \\ back\\slash {x,y} NULL' } })),
+        );
+        await Promise.all(batches.map((batch) => store.append(batch)));
+        expect(counting.sent.filter((t) => t.includes('_append_chained'))).toHaveLength(4);
+        const chain = await store.scanChain!(account, null, 1000);
+        expect(chain.map((l) => l.record.id)).toEqual(batches.flat().filter((r) => r.account_id === account).map((r) => r.id));
+        expect(chain[0]!.record.details).toEqual(batches[0]![1]!.details);
+        expect(await verify(store, { hasher: nodeChainHasher() })).toMatchObject({ ok: true, verified: 120 });
+      } finally {
+        await counting.end();
+      }
+    });
+
+    it('links an append made after one finished while the next is in flight after that next one', async () => {
+      const table = 'in_flight_later';
+      const account = `acc_${randomUUID()}`;
+      const counting = countingPool();
+      try {
+        const store = postgresStore({ pool: counting.pool, schema, table });
+        opened.push(store);
+        await store.migrate();
+        counting.sent.length = 0;
+        const batch = () => Array.from({ length: 10 }, () => sampleRecord({ account_id: account }));
+        const first = store.append(batch());
+        const second = store.append(batch());
+        await first;
+        // Built now, while the second is on its way: it must follow the second, not the first.
+        await Promise.all([second, store.append(batch())]);
+        expect(counting.sent.filter((t) => t.includes('_append_chained'))).toHaveLength(3);
+        expect(await verify(store, { hasher: nodeChainHasher() })).toMatchObject({ ok: true, verified: 30 });
+      } finally {
+        await counting.end();
+      }
+    });
+
+    it('stores a batch sent again once only, by the same store or another', async () => {
+      const table = 'sent_again';
+      const account = `acc_${randomUUID()}`;
+      const store = open({ table });
+      const batch = Array.from({ length: 5 }, () => sampleRecord({ account_id: account }));
+      await store.append(batch);
+      await store.append(batch);
+      const fresh = sampleRecord({ account_id: account });
+      await open({ table }).append([...batch.slice(2), fresh]);
+      const { rows } = await admin.query(`SELECT count(*)::int AS n FROM ${schema}.${table}`);
+      expect(rows[0].n).toBe(6);
+      expect(await verify(store, { hasher: nodeChainHasher() })).toMatchObject({ ok: true, verified: 6 });
+      expect((await store.scanChain!(account, null, 10)).map((l) => l.record.id)).toEqual([...batch, fresh].map((r) => r.id));
+    });
+
+    it('falls back to the locked append when another writer keeps moving the head', async () => {
+      const table = 'contended';
+      const account = `acc_${randomUUID()}`;
+      const rival = open({ table });
+      await rival.migrate();
+      let moves = 0;
+      const counting = countingPool(async () => {
+        moves++;
+        await rival.append([sampleRecord({ account_id: account })]);
+      });
+      try {
+        const store = postgresStore({ pool: counting.pool, schema, table });
+        opened.push(store);
+        const batch = Array.from({ length: 3 }, () => sampleRecord({ account_id: account }));
+        await store.append(batch);
+        expect(moves).toBe(3); // every optimistic round lost
+        expect(counting.sent).toContain('BEGIN');
+        const result = await verify(store, { hasher: nodeChainHasher() });
+        expect(result).toMatchObject({ ok: true, verified: 6 });
+        const chain = await store.scanChain!(account, null, 10);
+        expect(chain.slice(-3).map((l) => l.record.id)).toEqual(batch.map((r) => r.id));
+      } finally {
+        await counting.end();
+      }
+    });
+  });
+
   it('with chain: false, writes one statement per batch and no links', async () => {
     const store = open({ table: 'no_chain', chain: false });
     const record = sampleRecord({ account_id: 'acc_plain' });

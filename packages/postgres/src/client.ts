@@ -18,6 +18,14 @@ export interface PostgresQueryable {
 export interface PostgresPoolClient extends PostgresQueryable {
   /** Returns the connection to the pool; with an error (or `true`), the pool discards it. */
   release(error?: Error | boolean): void;
+  /**
+   * `pg` clients are event emitters: a connection that fails while checked
+   * out (the server terminated its backend, a network error) emits `'error'`,
+   * which crashes the process if nobody listens. The store listens while it
+   * holds a connection. Optional, for clients that report errors otherwise.
+   */
+  on?(event: 'error', listener: (error: Error) => void): unknown;
+  removeListener?(event: 'error', listener: (error: Error) => void): unknown;
 }
 
 /**
@@ -36,6 +44,13 @@ export interface PostgresPool extends PostgresQueryable {
 export async function inTransaction<T>(pool: PostgresPool, work: (client: PostgresPoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
+  // A connection lost while checked out emits 'error' (and its statement in
+  // flight rejects on its own): noted here, so that it cannot crash the
+  // process, and the connection is discarded rather than returned to the pool.
+  const onError = (error: Error) => {
+    broken ??= error;
+  };
+  client.on?.('error', onError);
   try {
     await client.query('BEGIN');
     try {
@@ -49,6 +64,8 @@ export async function inTransaction<T>(pool: PostgresPool, work: (client: Postgr
       throw error;
     }
   } finally {
+    // A broken connection keeps the listener: it may still emit while the pool discards it.
+    if (!broken) client.removeListener?.('error', onError);
     client.release(broken ?? false);
   }
 }

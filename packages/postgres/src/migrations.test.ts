@@ -96,6 +96,7 @@ describe('migrations', () => {
     await admin.query(`DROP TABLE ${schema}.audit_records_chain_heads`);
     await admin.query(`DROP INDEX ${schema}.audit_records_chain_null`);
     await admin.query(`DELETE FROM ${schema}.${MIGRATIONS_TABLE} WHERE version >= 2`);
+    await admin.query(`DROP FUNCTION ${schema}.audit_records_append_chained`);
 
     const store = postgresStore({ connectionString: databaseUrl, schema });
     try {
@@ -119,6 +120,7 @@ describe('migrations', () => {
     // What @audit-trail/postgres wrote before migration 3: the same rows, without the column.
     await admin.query(`ALTER TABLE ${schema}.audit_records DROP COLUMN changes`);
     await admin.query(`DELETE FROM ${schema}.${MIGRATIONS_TABLE} WHERE version >= 3`);
+    await admin.query(`DROP FUNCTION ${schema}.audit_records_append_chained`);
 
     const store = postgresStore({ connectionString: databaseUrl, schema });
     try {

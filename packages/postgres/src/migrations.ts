@@ -1,4 +1,5 @@
 import { AuditError } from '@audit-trail/core';
+import { GENESIS_HASH } from '@audit-trail/core/store';
 import { inTransaction, type PostgresPool } from './client.ts';
 
 /** Quoted, schema-qualified names of the objects one store owns. */
@@ -15,6 +16,8 @@ export interface TableNames {
   index(suffix: string): string;
   /** `"schema"."<table>_chain_heads"`: the head of each account's hash chain. */
   qualifiedHeads: string;
+  /** `"schema"."<table>_append_chained"`: the chained append in one statement (migration 4). */
+  qualifiedAppend: string;
 }
 
 /** One step of the schema's history. Versions are consecutive from 1 and never change once released. */
@@ -92,9 +95,8 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
   },
   {
     version: 4,
-    // Reserved for a change being made beside retention; empty here so that versions stay consecutive.
-    description: 'reserved',
-    statements: () => [],
+    description: 'chained append in one round trip: a function that checks the expected heads, inserts and moves them',
+    statements: (names) => [appendFunction(names)],
   },
   {
     version: 5,
@@ -134,6 +136,71 @@ export function retentionTables(names: TableNames): { anchors: string; holds: st
     anchors: `${quoteIdentifier(names.schema)}.${quoteIdentifier(`${names.table}_prune_anchors`)}`,
     holds: `${quoteIdentifier(names.schema)}.${quoteIdentifier(`${names.table}_legal_holds`)}`,
   };
+}
+
+/**
+ * The chained append as one statement. The client links the records (the
+ * hash key never leaves the app) after the heads it expects; the function
+ * takes the heads' row locks in the one fixed order every writer uses (the
+ * NULL account first, then by bytes), and inserts the rows and moves the heads
+ * only if each account's head is still the expected one and no id of the
+ * batch is stored yet. Otherwise it changes nothing and returns the current
+ * heads and the ids already stored, and the client links again from those. A
+ * head at 0 continues from the account's newest stored link (a head row
+ * deleted by hand), as the multi-statement append does.
+ *
+ * Arguments: the accounts of the batch (NULL for none) with the expected and
+ * the new head of each, then one array per column of the rows.
+ * Returns NULL once the rows are stored, else
+ * `{"heads": [[account, seq, hash], …], "stored": [id, …]}`.
+ */
+function appendFunction({ qualifiedTable: t, qualifiedHeads: h, qualifiedAppend: f }: TableNames): string {
+  // Parameters are prefixed with p_ so that none can be mistaken for a column.
+  return `CREATE OR REPLACE FUNCTION ${f}(
+      p_accounts text[], p_expected_seq bigint[], p_expected_hash text[], p_new_seq bigint[], p_new_hash text[],
+      p_id text[], p_account_id text[], p_created timestamptz[], p_action_type text[], p_resource text[], p_resource_id text[],
+      p_user_id text[], p_user_email text[], p_app_id text[], p_outcome text[], p_status_code integer[], p_request jsonb[],
+      p_trace_id text[], p_span_id text[], p_details jsonb[], p_changes jsonb[], p_chain_seq bigint[], p_prev_hash text[], p_hash text[]
+    ) RETURNS jsonb LANGUAGE plpgsql AS $fn$
+    DECLARE
+      v_mismatch boolean;
+      v_heads jsonb;
+      v_stored jsonb;
+    BEGIN
+      INSERT INTO ${h} (account_id, seq, hash) SELECT a, 0, '${GENESIS_HASH}' FROM unnest(p_accounts) AS a ON CONFLICT DO NOTHING;
+      PERFORM 1 FROM ${h} WHERE account_id IS NULL AND array_position(p_accounts, NULL) IS NOT NULL FOR UPDATE;
+      PERFORM 1 FROM ${h} WHERE account_id = ANY(p_accounts) ORDER BY account_id COLLATE "C" FOR UPDATE;
+      SELECT bool_or(e.seq IS DISTINCT FROM coalesce(n.chain_seq, cur.seq) OR e.hash IS DISTINCT FROM coalesce(n.hash, cur.hash)),
+             jsonb_agg(jsonb_build_array(e.a, coalesce(n.chain_seq, cur.seq), coalesce(n.hash, cur.hash)))
+        INTO v_mismatch, v_heads
+        FROM unnest(p_accounts, p_expected_seq, p_expected_hash) AS e(a, seq, hash)
+        CROSS JOIN LATERAL (
+          SELECT x.seq, x.hash FROM ${h} AS x WHERE x.account_id = e.a
+          UNION ALL
+          SELECT x.seq, x.hash FROM ${h} AS x WHERE x.account_id IS NULL AND e.a IS NULL
+        ) AS cur
+        LEFT JOIN LATERAL (
+          (SELECT l.chain_seq, l.hash FROM ${t} AS l
+            WHERE cur.seq = 0 AND l.account_id = e.a AND l.chain_seq IS NOT NULL ORDER BY l.chain_seq DESC LIMIT 1)
+          UNION ALL
+          (SELECT l.chain_seq, l.hash FROM ${t} AS l
+            WHERE cur.seq = 0 AND e.a IS NULL AND l.account_id IS NULL AND l.chain_seq IS NOT NULL ORDER BY l.chain_seq DESC LIMIT 1)
+        ) AS n ON true;
+      SELECT jsonb_agg(x.id) INTO v_stored FROM ${t} AS x WHERE x.id = ANY(p_id);
+      IF v_mismatch OR v_stored IS NOT NULL THEN
+        RETURN jsonb_build_object('heads', v_heads, 'stored', coalesce(v_stored, '[]'::jsonb));
+      END IF;
+      INSERT INTO ${t} (id, account_id, created, action_type, resource, resource_id, user_id, user_email, app_id, outcome,
+          status_code, request, trace_id, span_id, details, changes, chain_seq, prev_hash, hash)
+        SELECT * FROM unnest(p_id, p_account_id, p_created, p_action_type, p_resource, p_resource_id, p_user_id, p_user_email,
+          p_app_id, p_outcome, p_status_code, p_request, p_trace_id, p_span_id, p_details, p_changes, p_chain_seq, p_prev_hash, p_hash);
+      UPDATE ${h} AS x SET seq = v.seq, hash = v.hash FROM unnest(p_accounts, p_new_seq, p_new_hash) AS v(a, seq, hash)
+        WHERE x.account_id = v.a;
+      UPDATE ${h} AS x SET seq = v.seq, hash = v.hash FROM unnest(p_accounts, p_new_seq, p_new_hash) AS v(a, seq, hash)
+        WHERE x.account_id IS NULL AND v.a IS NULL;
+      RETURN NULL;
+    END
+    $fn$`;
 }
 
 /** The schema version this code writes and reads. */
@@ -214,5 +281,6 @@ export function tableNames(schema: string, table: string): TableNames {
     qualifiedMigrations: inSchema(MIGRATIONS_TABLE),
     index: (suffix: string) => quoteIdentifier(`${table}_${suffix}`),
     qualifiedHeads: inSchema(`${table}_chain_heads`),
+    qualifiedAppend: inSchema(`${table}_append_chained`),
   });
 }

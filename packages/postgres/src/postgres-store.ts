@@ -30,6 +30,18 @@ export interface PostgresStoreOptions {
    */
   poolSize?: number;
   /**
+   * For the pool created from `connectionString`: how long to wait for a
+   * connection (a server that is down or unreachable) before the write fails
+   * and is retried, in ms. Default 10,000.
+   */
+  connectTimeoutMs?: number;
+  /**
+   * For the pool created from `connectionString`: the server's
+   * `statement_timeout`, in ms, so that a statement stuck behind a lock fails
+   * (and is retried) rather than hold the writer forever. Default 30,000.
+   */
+  statementTimeoutMs?: number;
+  /**
    * The hash chain (CHAIN.md). On by default, with plain SHA-256; `{ key }`
    * makes every hash an HMAC-SHA-256 that someone with write access to the
    * database cannot recompute without the key. `false` writes no links (one
@@ -57,6 +69,8 @@ interface ResolvedOptions {
   readonly schema: string;
   readonly table: string;
   readonly poolSize: number;
+  readonly connectTimeoutMs: number;
+  readonly statementTimeoutMs: number;
   readonly chain: { key: Uint8Array | null } | null;
 }
 
@@ -145,6 +159,10 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   const pool: PostgresPool = config.pool ?? ownPool!;
   const statements = storeStatements(names);
   const hasher = config.chain ? nodeChainHasher(config.chain.key) : null;
+  /** The head each account had after this store's last write of it: a guess, checked by the database. */
+  const predicted: HeadCache = new Map();
+  /** The chained append called last: the next one is sent once it is done. */
+  let lastAppend: Promise<unknown> = Promise.resolve();
 
   let migrated: Promise<void> | undefined;
   let closing: Promise<void> | undefined;
@@ -175,7 +193,11 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
         await pool.query(statements.insert, insertValues(records));
         return;
       }
-      await appendChained(pool, statements, hasher, records);
+      // Appends of one store reach the database in call order: each is built at once,
+      // and sent when the one before it is done (see appendChainedAtOnce).
+      const appended = appendChainedAtOnce(pool, statements, hasher, predicted, records, lastAppend);
+      lastAppend = appended;
+      await appended;
     },
 
     async query(query) {
@@ -237,7 +259,23 @@ function resolveOptions(options: PostgresStoreOptions): ResolvedOptions {
     throw new TypeError('postgresStore: table must be a lowercase SQL identifier ([a-z_][a-z0-9_]*, at most 50 characters)');
   }
   const chain = resolveChainOption(options.chain, 'postgresStore');
-  return Object.freeze({ connectionString, pool, schema, table, poolSize: poolSize ?? DEFAULT_POOL_SIZE, chain });
+  const timeout = (name: 'connectTimeoutMs' | 'statementTimeoutMs', fallback: number): number => {
+    const value = options[name];
+    if (value === undefined) return fallback;
+    if (pool !== undefined) throw new TypeError(`postgresStore: ${name} applies only with connectionString; configure your own pool where you create it`);
+    if (!Number.isInteger(value) || value < 1) throw new TypeError(`postgresStore: ${name} must be a positive integer (ms)`);
+    return value;
+  };
+  return Object.freeze({
+    connectionString,
+    pool,
+    schema,
+    table,
+    poolSize: poolSize ?? DEFAULT_POOL_SIZE,
+    connectTimeoutMs: timeout('connectTimeoutMs', 10_000),
+    statementTimeoutMs: timeout('statementTimeoutMs', 30_000),
+    chain,
+  });
 }
 
 function createPool(config: ResolvedOptions): pg.Pool {
@@ -245,10 +283,15 @@ function createPool(config: ResolvedOptions): pg.Pool {
     connectionString: config.connectionString,
     max: config.poolSize,
     fallback_application_name: 'audit-trail',
+    connectionTimeoutMillis: config.connectTimeoutMs,
+    statement_timeout: config.statementTimeoutMs,
+    // A peer gone without a word (a failover, a cut network) is noticed by TCP rather than never.
+    keepAlive: true,
   });
   // An idle connection the server drops is discarded by the pool; without a
   // listener the 'error' event would crash the process. Statements in flight
-  // reject on their own and reach the auditor's onError.
+  // reject on their own and reach the auditor's onError (a checked-out
+  // connection has a listener of its own, see inTransaction).
   pool.on('error', () => undefined);
   return pool;
 }
@@ -270,7 +313,7 @@ export function storeStatements(names: TableNames) {
 type Statements = ReturnType<typeof storeStatements>;
 
 /** The statements of the hash chain. `$1` is always the account; variants for `NULL` keep index use. */
-function chainStatements({ qualifiedTable: t, qualifiedHeads: h }: TableNames) {
+function chainStatements({ qualifiedTable: t, qualifiedHeads: h, qualifiedAppend }: TableNames) {
   const columns = [...INSERT_COLUMNS, ...CHAIN_COLUMNS];
   const account = (nullAccount: boolean) => (nullAccount ? 'account_id IS NULL AND $1::text IS NULL' : 'account_id = $1');
   const scan = (nullAccount: boolean, from: boolean) =>
@@ -295,6 +338,7 @@ function chainStatements({ qualifiedTable: t, qualifiedHeads: h }: TableNames) {
       `UPDATE ${h} AS h SET seq = v.seq, hash = v.hash FROM UNNEST($1::text[], $2::bigint[], $3::text[]) AS v(account_id, seq, hash) ` +
       'WHERE h.account_id = v.account_id',
     updateNullHead: `UPDATE ${h} SET seq = $1, hash = $2 WHERE account_id IS NULL`,
+    appendAtOnce: `SELECT ${qualifiedAppend}(${Array.from({ length: 24 }, (_, i) => `$${i + 1}`).join(', ')}) AS conflict`,
     scanFrom: scan(false, true),
     scanAll: scan(false, false),
     scanNullFrom: scan(true, true),
@@ -328,6 +372,121 @@ interface ChainRow extends AuditRow {
   chain_seq: string | number;
   prev_hash: string;
   hash: string;
+}
+
+/** Per account (`null`: records without one), the head this store expects: seq and hash of the newest link. */
+type HeadCache = Map<string | null, { seq: number; hash: string }>;
+
+/** Optimistic rounds before a batch falls back to the locked append, which always goes through. */
+const OPTIMISTIC_ATTEMPTS = 3;
+/** A bound on the head cache: past it, the cache starts again (each account then costs one extra round trip). */
+const MAX_CACHED_HEADS = 100_000;
+
+/** What the append function returns when it stored nothing. */
+interface AppendConflict {
+  heads: Array<[string | null, number | string, string]>;
+  stored: string[];
+}
+
+/**
+ * Appends a batch with its links in one round trip: link each account's
+ * records after the head this store expects (its last write, or the genesis
+ * for an account it has not written), and call the append function, which
+ * checks those heads under their row locks and stores the rows only if they
+ * are still current. When another writer moved a head (another instance, or
+ * a write whose answer was lost), the function answers with the current heads
+ * and the ids already stored, and the batch is linked again from them. After
+ * a few such rounds (heavy contention on the same accounts) the batch takes
+ * the locked multi-statement path, which always goes through.
+ */
+async function appendChainedAtOnce(
+  pool: PostgresPool,
+  s: Statements,
+  hasher: ChainHasher,
+  predicted: HeadCache,
+  records: readonly AuditRecord[],
+  previous: Promise<unknown>,
+): Promise<void> {
+  let groups = groupByAccount(records);
+  // The first round is built at once, linked after the heads the append before this one will
+  // leave (the guess moves ahead now), so that it is ready when that append is done.
+  let round: Round | null = buildRound(groups, predicted, hasher);
+  await previous.catch(() => undefined);
+  for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS && groups.size > 0; attempt++) {
+    round ??= buildRound(groups, predicted, hasher);
+    const { values } = round;
+    round = null;
+    const { rows } = await pool.query(s.appendAtOnce, values);
+    const answer = (rows[0] as { conflict: AppendConflict | string | null } | undefined)?.conflict ?? null;
+    if (predicted.size > MAX_CACHED_HEADS) predicted.clear();
+    // Stored: the guess already moved when the round was built (and may have moved on since,
+    // for an append built after this one), so there is nothing to record.
+    if (answer === null) return;
+    const conflict = fromJson(answer);
+    for (const [account, seq, hash] of conflict.heads) predicted.set(account, { seq: Number(seq), hash });
+    // Ids already stored (a retry of a write that went through) are left out; the rest is linked again.
+    const stored = new Set(conflict.stored);
+    const rest = records.filter((record) => !stored.has(record.id));
+    groups = groupByAccount(rest);
+    if (attempt === OPTIMISTIC_ATTEMPTS - 1 && groups.size > 0) {
+      await appendChained(pool, s, hasher, rest);
+      // The locked path moved the heads; the next batch learns them from its first answer.
+      for (const account of groups.keys()) predicted.delete(account);
+    }
+  }
+}
+
+/** One call of the append function, ready to send. */
+interface Round {
+  accounts: Array<string | null>;
+  moved: Array<{ seq: number; hash: string }>;
+  values: unknown[];
+}
+
+/**
+ * Links each account's records after the head expected for it and builds the
+ * function's arguments, the arrays already in PostgreSQL's text form (so that
+ * this work is done before the statement waits for its turn); the guess of
+ * each head moves to the batch's last link.
+ */
+function buildRound(groups: Map<string | null, AuditRecord[]>, predicted: HeadCache, hasher: ChainHasher): Round {
+  const accounts = [...groups.keys()];
+  const expected = accounts.map((account) => predicted.get(account) ?? { seq: 0, hash: GENESIS_HASH });
+  const columns: unknown[][] = [...INSERT_COLUMNS, ...CHAIN_COLUMNS].map(() => []);
+  const moved: Array<{ seq: number; hash: string }> = [];
+  accounts.forEach((account, i) => {
+    const links = linkRecordsSync(expected[i]!, groups.get(account)!, hasher);
+    for (const link of links) {
+      const row = rowValues(link.record);
+      row.push(link.seq, link.prevHash, link.hash);
+      for (let c = 0; c < row.length; c++) columns[c]!.push(row[c]);
+    }
+    const last = links[links.length - 1]!;
+    moved.push({ seq: last.seq, hash: last.hash });
+    predicted.set(account, { seq: last.seq, hash: last.hash });
+  });
+  const values = [
+    accounts,
+    expected.map((h) => h.seq),
+    expected.map((h) => h.hash),
+    moved.map((h) => h.seq),
+    moved.map((h) => h.hash),
+    ...columns,
+  ].map(arrayLiteral);
+  return { accounts, moved, values };
+}
+
+/** An array in PostgreSQL's text form, as `pg` would send it: elements quoted, `\` and `"` escaped, `NULL` for null. */
+function arrayLiteral(values: readonly unknown[]): string {
+  let out = '{';
+  for (let i = 0; i < values.length; i++) {
+    if (i > 0) out += ',';
+    const value = values[i];
+    if (value === null || value === undefined) out += 'NULL';
+    else if (typeof value === 'number') out += String(value);
+    else out += `"${String(value).replace(/[\\"]/g, '\\$&')}"`;
+  }
+  return `${out}}`;
 }
 
 /**

@@ -1,9 +1,10 @@
-import { join } from 'node:path';
+import { join, resolve as resolvePath } from 'node:path';
 import type { Server } from 'node:http';
 import { createAuditor, memoryStore, type AuditActor, type Auditor, type PaymentsOsCatalog, type RouteMap, type Store } from '@audit-trail/core';
 import { expressAudit } from '@audit-trail/express';
 import { serveNode } from '@audit-trail/example-hono';
 import { honoAudit } from '@audit-trail/hono';
+import { pathToFileURL } from 'node:url';
 import { postgresStore } from '@audit-trail/postgres';
 import { sqliteStore } from '@audit-trail/sqlite';
 import Database from 'better-sqlite3';
@@ -123,9 +124,26 @@ async function auditSetup(config: ServerConfig, kind: Kind): Promise<AuditSetup>
     const postgres = postgresStore({ connectionString: config.databaseUrl, schema: config.pgSchema });
     await postgres.migrate();
     store = postgres;
-    const client = new pg.Client({ connectionString: config.databaseUrl });
-    await client.connect();
-    count = async () => Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM "${config.pgSchema}".audit_records`)).rows[0]!.n);
+    // A hook for what runs in front of PostgreSQL (a local spool, say): a module whose
+    // `wrapStore(store, { dir })` returns the store the auditor writes to.
+    const wrapper = process.env.AUDIT_BENCH_PG_STORE_WRAPPER;
+    if (wrapper) {
+      const module = (await import(pathToFileURL(resolvePath(wrapper)).href)) as { wrapStore: (store: Store, options: { dir: string }) => Store | Promise<Store> };
+      store = await module.wrapStore(postgres, { dir: config.dir });
+    }
+    // A connection per count: one held open would die (and, without a listener, crash this
+    // process) when the scenario that shuts PostgreSQL down does so.
+    const { databaseUrl, pgSchema } = config;
+    count = async () => {
+      const client = new pg.Client({ connectionString: databaseUrl });
+      client.on('error', () => undefined);
+      await client.connect();
+      try {
+        return Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM "${pgSchema}".audit_records`)).rows[0]!.n);
+      } finally {
+        await client.end();
+      }
+    };
   }
   const controlled = controlledStore(store);
   const auditor = createAuditor({
