@@ -41,7 +41,8 @@ export const RETENTION_OBJECTS = Object.freeze({
  * The migrations, in order. Never edit one that has shipped: add the next.
  * Migration 1 reserved `chain_seq`, `prev_hash` and `hash`; migration 2
  * makes positions unique per account and adds the chain heads; migration 3
- * adds `changes`; 4 is reserved; 5 adds the retention tables.
+ * adds `changes`; 4 changes nothing (the numbers follow the PostgreSQL
+ * store's, whose 4 adds its one-statement append); 5 adds the retention tables.
  */
 export const MIGRATIONS: readonly Migration[] = Object.freeze([
   Object.freeze({
@@ -102,8 +103,8 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
   }),
   Object.freeze({
     version: 4,
-    // Reserved for a change being made beside retention; empty here so that versions stay consecutive.
-    description: 'reserved',
+    // Nothing for SQLite: the PostgreSQL store's migration 4 (its one-statement append) has no counterpart here.
+    description: 'no change (numbering kept in step with the PostgreSQL store)',
     sql: '',
   }),
   Object.freeze({
