@@ -5,7 +5,7 @@ import { auditorMetrics } from './otel.ts';
 import type { AuditChanges, AuditRecord, AuditRequest, AuditTrace, Outcome } from './record.ts';
 import type { RedactionOptions } from './redact.ts';
 import { createStamper } from './stamp.ts';
-import type { Store } from './store.ts';
+import type { SpoolStats, Store } from './store.ts';
 import { createWriteQueue } from './write-queue.ts';
 
 /** Who performed an action: what identify hooks return. */
@@ -61,6 +61,13 @@ export interface AuditorStats {
   lastDropAt: string | null;
   /** When the store last failed to take records after every retry (ISO 8601), or `null`. */
   lastFailureAt: string | null;
+  /**
+   * Present when the store has a spool (`spooled` from `@audit-trail/sqlite`):
+   * records it has taken, durably, and not yet handed on, their size, and
+   * how long the oldest has waited. `written` counts records once the spool
+   * has them.
+   */
+  spool?: SpoolStats;
 }
 
 export interface AuditorOptions<C extends Catalog> {
@@ -254,7 +261,10 @@ export function createAuditor<const C extends Catalog = typeof paymentsOsCatalog
       closing ??= auditor.flush().then(() => store.close());
       return closing;
     },
-    stats: () => ({ ...queue.stats }),
+    stats: () => {
+      const spool = store.spoolStats?.();
+      return spool ? { ...queue.stats, spool } : { ...queue.stats };
+    },
   };
   return auditor;
 }

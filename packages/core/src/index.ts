@@ -29,7 +29,7 @@ export {
   type AuditErrorCode,
 } from './errors.ts';
 export type { RedactionOptions } from './redact.ts';
-export type { StatsBucket, StatsInterval, Store } from './store.ts';
+export type { SpoolStats, StatsBucket, StatsInterval, Store } from './store.ts';
 export { CSV_COLUMNS, CSV_HEADER, csvCell, csvLine } from './csv.ts';
 export type { AuditStats } from './stats.ts';
 export { auditOpenApi, type AuditOpenApiOptions } from './openapi.ts';

@@ -80,6 +80,23 @@ describe('spooled', () => {
     expect(spool.spoolStats().records).toBe(0);
   });
 
+  it("shows the spool's depth in auditor.stats() while the store is down, and empties once it is back", async () => {
+    const { store, state } = flakyStore();
+    state.down = true;
+    const spool = open(store, { path: freshPath(), maxRetryDelayMs: 100, onForwardError: () => undefined });
+    const auditor = createAuditor({ store: spool, onError: () => undefined });
+    for (let i = 0; i < 25; i++) auditor.record({ action_type: 'refund', user: { id: 'usr_1' }, account_id: 'acc_stats' });
+    await auditor.flush();
+    const stats = auditor.stats();
+    expect(stats.written).toBe(25);
+    expect(stats.spool).toMatchObject({ records: 25, oldestAgeMs: expect.any(Number) });
+    expect(stats.spool!.bytes).toBeGreaterThan(0);
+    state.down = false;
+    await spool.drained();
+    expect(auditor.stats().spool).toEqual({ records: 0, bytes: 0, oldestAgeMs: null });
+    expect(createAuditor({ store: memoryStore() }).stats()).not.toHaveProperty('spool');
+  });
+
   it('forwards what a previous process left in the spool as soon as it opens', async () => {
     const file = freshPath();
     const down = flakyStore();
