@@ -160,6 +160,8 @@ async function auditSetup(config: ServerConfig, kind: Kind): Promise<AuditSetup>
     errors,
     async count() {
       await auditor.flush();
+      // A spool in front of the store has the records once flushed; counted once it has forwarded them.
+      await (store as { drained?: () => Promise<void> }).drained?.();
       const held = await count();
       // The memory store is emptied after each count, so that it does not grow across rounds; taken() keeps counting.
       if (kind === 'audit-memory') await controlled.replace(() => memoryStore());

@@ -35,6 +35,8 @@ const memory = (): MemoryReply => {
     external: usage.external,
     arrayBuffers: usage.arrayBuffers,
     ...stats,
+    // Records in a spool (AUDIT_BENCH_PG_STORE_WRAPPER) wait too: drained means both are empty.
+    queued: stats.queued + ('spool' in stats && stats.spool ? stats.spool.records : 0),
     errors: { ...contender.audit?.errors },
   };
 };
