@@ -10,7 +10,6 @@ import {
   type ChainedRecord,
   type ChainHead,
   type KeysetPosition,
-  type StoreFilter,
   type RetentionStorage,
   type StatsBucket,
   type StoreQuery,
@@ -19,7 +18,8 @@ import {
 import { createRequire } from 'node:module';
 import { inTransaction, type SqliteDatabase, type SqliteStatement, type SqliteValue } from './database.ts';
 import { sqliteRetention } from './prune.ts';
-import { CHAIN_OBJECTS, INDEXES, migrate } from './schema.ts';
+import { filterTerms, indexFor } from './filters.ts';
+import { CHAIN_OBJECTS, migrate } from './schema.ts';
 import { statsOfRows, statsQuery, type StatsRow } from './stats.ts';
 
 /**
@@ -251,16 +251,6 @@ const HEADS = CHAIN_OBJECTS.headsTable;
 
 type ChainRow = AuditRow & { chain_seq: number | bigint; prev_hash: string; hash: string };
 
-/** Filters compared with `=`, and their columns. */
-const EQUALITY_FILTERS = [
-  ['resource', 'resource'],
-  ['resourceId', 'resource_id'],
-  ['userId', 'user_id'],
-  ['userEmail', 'user_email'],
-  ['appId', 'app_id'],
-  ['outcome', 'outcome'],
-] as const satisfies ReadonlyArray<readonly [keyof StoreFilter, (typeof COLUMNS)[number]]>;
-
 /** Query shapes differ by filters present and the number of action types; this bounds the cache. */
 const MAX_CACHED_QUERIES = 256;
 
@@ -404,20 +394,7 @@ function recordOfRow(row: AuditRow): AuditRecord {
  */
 export function pageQuery(query: StoreQuery): { sql: string; parameters: SqliteValue[] } {
   const { filter, order, after } = query;
-  const where = ['account_id = ?'];
-  const parameters: SqliteValue[] = [query.accountId];
-
-  const actionTypes = filter.actionTypes ?? [];
-  if (actionTypes.length === 1) where.push('action_type = ?');
-  else if (actionTypes.length > 1) where.push(`action_type IN (${actionTypes.map(() => '?').join(', ')})`);
-  parameters.push(...actionTypes);
-
-  for (const [key, column] of EQUALITY_FILTERS) {
-    const value = filter[key];
-    if (value === undefined) continue;
-    where.push(`${column} = ?`);
-    parameters.push(value);
-  }
+  const { where, parameters } = filterTerms(query.accountId, filter);
 
   const lowers: KeysetPosition[] = [];
   const uppers: KeysetPosition[] = [];
@@ -443,19 +420,4 @@ export function pageQuery(query: StoreQuery): { sql: string; parameters: SqliteV
       `ORDER BY created ${direction}, id ${direction} LIMIT ?`,
     parameters,
   };
-}
-
-/**
- * The index to scan. Without ANALYZE statistics SQLite's planner takes the
- * `(account_id, created, id)` index whenever the range is bound at both ends,
- * even when an equality filter has an index of its own that reads far fewer
- * rows; naming the index keeps plans right and stable as the table grows.
- * Several action types share the time index: an `IN` list on the action
- * index would return rows out of order and need a sort.
- */
-function indexFor(filter: StoreFilter): string {
-  if (filter.resourceId !== undefined) return INDEXES.resourceId;
-  if (filter.userId !== undefined) return INDEXES.userId;
-  if (filter.actionTypes?.length === 1) return INDEXES.actionType;
-  return INDEXES.created;
 }

@@ -1,21 +1,12 @@
-import type { StatsBucket, StatsInterval, StoreFilter, StoreStatsQuery } from '@audit-trail/core/store';
+import type { StatsBucket, StatsInterval, StoreStatsQuery } from '@audit-trail/core/store';
 import type { SqliteValue } from './database.ts';
-import { INDEXES } from './schema.ts';
+import { filterTerms, indexFor } from './filters.ts';
 
 // Activity over time in SQL: one GROUP BY on the time bucket over the range
 // `[from, to)` of the account's `(account_id, created, id)` order. `created`
 // is ISO 8601 UTC text, so a bucket is a prefix of it: 13 characters for the
 // hour (`2026-11-27T10`), 10 for the day. Self-contained (SQL and parameters
 // in, plain rows out) so that it runs wherever the store's connection lives.
-
-const COLUMNS = [
-  ['resource', 'resource'],
-  ['resourceId', 'resource_id'],
-  ['userId', 'user_id'],
-  ['userEmail', 'user_email'],
-  ['appId', 'app_id'],
-  ['outcome', 'outcome'],
-] as const satisfies ReadonlyArray<readonly [keyof StoreFilter, string]>;
 
 const PREFIX: Readonly<Record<StatsInterval, number>> = Object.freeze({ hour: 13, day: 10 });
 
@@ -36,18 +27,7 @@ export interface StatsRow {
  */
 export function statsQuery(query: StoreStatsQuery): { sql: string; parameters: SqliteValue[] } {
   const { filter } = query;
-  const where = ['account_id = ?'];
-  const parameters: SqliteValue[] = [query.accountId];
-  const actionTypes = filter.actionTypes ?? [];
-  if (actionTypes.length === 1) where.push('action_type = ?');
-  else if (actionTypes.length > 1) where.push(`action_type IN (${actionTypes.map(() => '?').join(', ')})`);
-  parameters.push(...actionTypes);
-  for (const [key, column] of COLUMNS) {
-    const value = filter[key];
-    if (value === undefined) continue;
-    where.push(`${column} = ?`);
-    parameters.push(value);
-  }
+  const { where, parameters } = filterTerms(query.accountId, filter);
   // Ids are never empty: `(created, id) >= (from, '')` is `created >= from`, a bounded index range.
   where.push('(created, id) > (?, ?)', '(created, id) < (?, ?)');
   parameters.push(filter.from, '', filter.to, '');
@@ -64,12 +44,4 @@ export function statsQuery(query: StoreStatsQuery): { sql: string; parameters: S
 export function statsOfRows(rows: readonly StatsRow[], interval: StatsInterval): StatsBucket[] {
   const suffix = interval === 'hour' ? ':00:00.000Z' : 'T00:00:00.000Z';
   return rows.map((row) => ({ start: `${row.bucket}${suffix}`, count: Number(row.count), failures: Number(row.failures ?? 0) }));
-}
-
-/** The index that reads the fewest rows, as for a page (see `pageQuery`). */
-function indexFor(filter: StoreFilter): string {
-  if (filter.resourceId !== undefined) return INDEXES.resourceId;
-  if (filter.userId !== undefined) return INDEXES.userId;
-  if (filter.actionTypes?.length === 1) return INDEXES.actionType;
-  return INDEXES.created;
 }
