@@ -35,6 +35,8 @@ export function controlledStore(first: Store): ControlledStore {
     query: (query) => inner.query(query),
     get: (accountId, id) => inner.get(accountId, id),
     close: () => inner.close(),
+    // A spool's depth shows through, so that auditor.stats() reports it.
+    spoolStats: () => inner.spoolStats?.() ?? { records: 0, bytes: 0, oldestAgeMs: null },
   };
   return {
     store,
