@@ -31,7 +31,7 @@ interface RouteCase {
   resourceId: (f: Fixtures, body: any) => string | null;
 }
 
-/** Every route of CONTRACT §5 with its action, status and resource id. */
+/** Every route of the demo (README, "The demo") with its action, status and resource id. */
 const ROUTES: RouteCase[] = [
   { action: 'activate_account', method: 'post', route: '/account/activate', path: () => '/account/activate', status: 200, resourceId: () => null },
   { action: 'create_payment', method: 'post', route: '/payments', path: () => '/payments', body: { amount: 1500, currency: 'EUR' }, status: 201, resourceId: (_f, b) => b.id },
@@ -95,11 +95,11 @@ async function seed(server: ExampleServer, who: DemoName, count: number): Promis
 }
 
 /**
- * The HTTP contract of CONTRACT §3–§5, as an outside client sees it. It runs
+ * The HTTP contract of the README (the record, the endpoints, the demo API), as an outside client sees it. It runs
  * unchanged against every example app and store kind.
  */
 export function describeContract(app: ExampleApp, kind: StoreKind): void {
-  describe(`${app.name} example on ${kind.name}: CONTRACT §3–§5 over HTTP`, () => {
+  describe(`${app.name} example on ${kind.name}: the record, the endpoints and the demo API over HTTP`, () => {
     let server: ExampleServer;
     let store: Store;
     let fixtures: Fixtures;

@@ -19,7 +19,7 @@ export interface ExampleOptions {
   cursorSecret?: string;
 }
 
-/** The PaymentsOS-like demo API of CONTRACT §5 on Express 5, audited. */
+/** The PaymentsOS-like demo API of the demo (README, "The demo") on Express 5, audited. */
 export function createApp({ auditor, cursorSecret }: ExampleOptions): express.Express {
   const domain = new DemoDomain();
   const audit = expressAudit({

@@ -21,7 +21,7 @@ function json(c: Context, body: unknown, status: ContentfulStatusCode = 200): Re
   return c.json(body, status, { 'content-type': 'application/json; charset=utf-8' });
 }
 
-/** The PaymentsOS-like demo API of CONTRACT §5 on Hono, audited. */
+/** The PaymentsOS-like demo API of the demo (README, "The demo") on Hono, audited. */
 export function createApp({ auditor, cursorSecret }: ExampleOptions): Hono<AppEnv> {
   const domain = new DemoDomain();
   const audit = honoAudit({

@@ -7,7 +7,7 @@ export interface DemoUser extends AuditActor {
   role: 'admin' | 'operator';
 }
 
-/** The demo tokens of CONTRACT §5. */
+/** The demo tokens of the demo (README, "The demo"). */
 export const DEMO_USERS: Readonly<Record<string, DemoUser>> = Object.freeze({
   'demo-alice': { user: { id: 'usr_alice', email: 'alice@example.com' }, account_id: 'acc_acme', role: 'admin' },
   'demo-bob': { user: { id: 'usr_bob', email: 'bob@example.com' }, account_id: 'acc_acme', role: 'operator' },

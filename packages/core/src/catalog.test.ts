@@ -14,8 +14,8 @@ import {
 import { memoryStore } from './memory-store.ts';
 import type { RouteMap } from './route-map.ts';
 
-/** CONTRACT §2, written out by hand: the catalog must match it entry for entry. */
-const CONTRACT_CATALOG: ReadonlyArray<readonly [string, string]> = [
+/** The README's action catalog, written out by hand: the catalog must match it entry for entry. */
+const DOCUMENTED_CATALOG: ReadonlyArray<readonly [string, string]> = [
   ['activate_account', 'activations'],
   ['capture', 'payment'],
   ['charge', 'payment'],
@@ -50,10 +50,10 @@ const CONTRACT_CATALOG: ReadonlyArray<readonly [string, string]> = [
 const byKey = (a: readonly [string, string], b: readonly [string, string]) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
 
 describe('paymentsOsCatalog', () => {
-  it('has exactly the 29 entries of CONTRACT §2', () => {
-    expect(CONTRACT_CATALOG).toHaveLength(29);
+  it('has exactly the 29 entries of the action catalog in the README', () => {
+    expect(DOCUMENTED_CATALOG).toHaveLength(29);
     expect(Object.keys(paymentsOsCatalog)).toHaveLength(29);
-    expect(Object.entries(paymentsOsCatalog).sort(byKey)).toEqual([...CONTRACT_CATALOG].sort(byKey));
+    expect(Object.entries(paymentsOsCatalog).sort(byKey)).toEqual([...DOCUMENTED_CATALOG].sort(byKey));
   });
 
   it('says webhook_configuration for update_webhook_configuration (the source table has a typo)', () => {
@@ -124,7 +124,7 @@ describe('extendCatalog', () => {
     const catalog = extendCatalog(paymentsOsCatalog, { export_ledger: 'ledger' });
     expect(catalog.export_ledger).toBe('ledger');
     expect(Object.keys(catalog)).toHaveLength(30);
-    for (const [action, resource] of CONTRACT_CATALOG) expect(catalog[action as PaymentsOsActionType]).toBe(resource);
+    for (const [action, resource] of DOCUMENTED_CATALOG) expect(catalog[action as PaymentsOsActionType]).toBe(resource);
     expect(Object.isFrozen(catalog)).toBe(true);
   });
 
@@ -151,7 +151,7 @@ describe('extendCatalog', () => {
 
 describe('isActionType', () => {
   it('is true for every catalog action type', () => {
-    for (const [action] of CONTRACT_CATALOG) expect(isActionType(paymentsOsCatalog, action)).toBe(true);
+    for (const [action] of DOCUMENTED_CATALOG) expect(isActionType(paymentsOsCatalog, action)).toBe(true);
   });
 
   it.each(['refnd', 'REFUND', '', 'toString', 'constructor', '__proto__', 'hasOwnProperty', 'valueOf'])(

@@ -75,7 +75,7 @@ export function isActionType<C extends Catalog>(catalog: C, value: unknown): val
 }
 
 /**
- * The PaymentsOS catalog (CONTRACT §2), the default. The source lists
+ * The PaymentsOS catalog (README, "The action catalog"), the default. The source lists
  * `update_webhook_configuration` as created in itself; that is a typo there,
  * and the catalog uses `webhook_configuration` like its siblings.
  */

@@ -222,7 +222,7 @@ const text = (value: string | null | undefined): string => (value === undefined 
 /**
  * The text a record's chain hash is computed over: the canonical JSON
  * ({@link canonicalJson}) of `{ v, chain_seq, prev_hash, record }`, where
- * `record` holds exactly the record fields of CONTRACT §3 (`changes` only
+ * `record` holds exactly the record fields of the record format (README) (`changes` only
  * when it is not `null`). It does not depend
  * on key order or on the store the record came from.
  *

@@ -60,7 +60,7 @@ export function activeSpan(): Span | undefined {
 }
 
 /**
- * The trace of an incoming request, for the record's `trace` (CONTRACT §3):
+ * The trace of an incoming request, for the record's `trace` (README, "The record"):
  *
  * 1. the ids of `span`, the span active when the request entered the app,
  *    when its context is valid (an SDK with a context manager: the server span);

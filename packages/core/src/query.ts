@@ -4,7 +4,7 @@ import { ApiError } from './errors.ts';
 import { OUTCOMES } from './record.ts';
 import { ORDERS, STATS_INTERVALS, type StoreFilter } from './store.ts';
 
-/** The query parameters of `GET /audit` (CONTRACT §4). */
+/** The query parameters of `GET /audit` (README, "Retrieve Audit Data"). */
 export const AUDIT_QUERY_PARAMETERS = [
   'action_type',
   'resource',

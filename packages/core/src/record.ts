@@ -60,7 +60,7 @@ export const auditChangeSchema = z.object({ from: z.json(), to: z.json() });
 export const auditChangesSchema = z.record(z.string(), auditChangeSchema);
 
 /**
- * An audit record as stored and as sent on the wire (CONTRACT §3). Stores
+ * An audit record as stored and as sent on the wire (README, "The record"). Stores
  * receive records that already passed this schema.
  */
 export const auditRecordSchema = z.object({
