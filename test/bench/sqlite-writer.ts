@@ -162,7 +162,10 @@ export async function benchSqliteWriter(options: SqliteWriterOptions): Promise<S
   let rssBefore: number;
   let rssLocked = 0;
   let count: number | null;
+  // The file may hold records of an earlier scenario of the same run (the http scenario's contender): count what this one adds.
+  let countBefore = 0;
   try {
+    countBefore = (await server.request('count', 120_000)).records ?? 0;
     warm = await loadRun(server.url, plan.connections, 1);
     unlocked = await loadRun(server.url, plan.connections, plan.unlockedSeconds);
     rssBefore = (await server.request('memory')).rss;
@@ -176,7 +179,8 @@ export async function benchSqliteWriter(options: SqliteWriterOptions): Promise<S
       clearInterval(sampler);
       await lock.release();
     }
-    count = (await server.request('count', 120_000)).records;
+    const after = (await server.request('count', 120_000)).records;
+    count = after === null || after === undefined ? null : after - countBefore;
   } finally {
     await server.stop();
   }
