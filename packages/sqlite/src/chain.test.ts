@@ -46,6 +46,9 @@ function writerProcess(file: string, writer: number, batches: number, writers: n
         batch.push(sampleRecord({ account_id: account, details: { writer: ${writer}, batch: b, i } }));
       }
       await store.append(batch);
+      // A pause between batches: SQLite's busy handler backs off, so without one a writer that holds the
+      // lock takes it again at once and the others wait it out (on a loaded machine the chain barely switched).
+      await new Promise((resolve) => setTimeout(resolve, 20));
     }
     await store.close();
   `;
