@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { AuditError, createAuditor, memoryStore, type AuditRecord, type Store } from '@audit-trail/core';
 import express, { type ErrorRequestHandler } from 'express';
 import request from 'supertest';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { expressAudit } from './audit.ts';
 
 interface Actor {
@@ -32,7 +32,17 @@ function setup(options: { identify?: (req: express.Request) => Actor | null | Pr
     await auditor.flush();
     return store.query({ accountId: 'acc_1', filter: {}, order: 'asc', limit: 100 });
   };
-  return { app, audit, auditor, errors, records };
+  /** The records once `expected` are stored: a record made when the response closes may come after the client's side is done. */
+  const recorded = (expected: number): Promise<AuditRecord[]> =>
+    vi.waitFor(
+      async () => {
+        const list = await records();
+        expect(list).toHaveLength(expected);
+        return list;
+      },
+      { timeout: 5_000, interval: 10 },
+    );
+  return { app, audit, auditor, errors, records, recorded };
 }
 
 describe('expressAudit', () => {
@@ -164,7 +174,7 @@ describe('expressAudit', () => {
   });
 
   it('records a client abort as a failure with status 499, when the client went away', async () => {
-    const { app, audit, records } = setup();
+    const { app, audit, records, recorded } = setup();
     let answered = false;
     app.get('/slow', audit.action('generate_report'), (_req, res) => {
       setTimeout(() => {
@@ -185,21 +195,25 @@ describe('expressAudit', () => {
       }, 50);
     });
     await aborted;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    const list = await records();
-    server.close();
+    const [record] = await recorded(1);
+    // Recorded when the client went away, not when the handler got round to answering.
     expect(answered).toBe(false);
-    expect(list).toHaveLength(1);
-    expect(list[0]).toMatchObject({ action_type: 'generate_report', outcome: 'failure', status_code: 499 });
+    expect(record).toMatchObject({ action_type: 'generate_report', outcome: 'failure', status_code: 499 });
+    // The handler's late answer to a closed response adds no second record.
+    await vi.waitFor(() => expect(answered).toBe(true), { timeout: 5_000 });
+    expect(await records()).toHaveLength(1);
+    server.close();
   });
 
   it('records a client that went away in the middle of a streamed answer as a failure with status 499', async () => {
-    const { app, audit, records } = setup();
+    const { app, audit, records, recorded } = setup();
     let wroteAll = false;
+    let finished = false;
     app.get('/export', audit.action('generate_report'), (_req, res) => {
       res.status(200).type('text/plain');
       res.write('first chunk\n');
       setTimeout(() => {
+        finished = true;
         if (res.destroyed) return;
         wroteAll = true;
         res.end('last chunk\n');
@@ -220,13 +234,13 @@ describe('expressAudit', () => {
       req.once('timeout', () => reject(new Error('no answer')));
       req.end();
     });
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    const list = await records();
-    server.close();
+    const [record] = await recorded(1);
     expect(status).toBe(200);
+    expect(record).toMatchObject({ action_type: 'generate_report', outcome: 'failure', status_code: 499 });
+    await vi.waitFor(() => expect(finished).toBe(true), { timeout: 5_000 });
     expect(wroteAll).toBe(false);
-    expect(list).toHaveLength(1);
-    expect(list[0]).toMatchObject({ action_type: 'generate_report', outcome: 'failure', status_code: 499 });
+    expect(await records()).toHaveLength(1);
+    server.close();
   });
 
   it('records a streamed response when it ends, with its status', async () => {
@@ -261,9 +275,8 @@ describe('expressAudit', () => {
       res.json({ ok: true });
     });
     await request(app).get('/c').expect(200, { ok: true });
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await vi.waitFor(() => expect(errors.map((e) => e.code)).toEqual(['hook_failed']), { timeout: 5_000 });
     expect(await records()).toEqual([]);
-    expect(errors.map((e) => e.code)).toEqual(['hook_failed']);
     expect(errors[0]!.message).toContain('session store down');
   });
 
